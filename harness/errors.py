@@ -1,0 +1,36 @@
+"""Errors harness raises for bad input.
+
+Every message says what was expected, what was found and, where it can, how to
+fix it. The command line prints these as one line; the server answers them as
+``{"detail": message}``.
+"""
+
+
+class HarnessError(Exception):
+    """Base class: a problem the user can fix, with a message that says how."""
+
+
+class SpecError(HarnessError):
+    """A competition.toml that is missing a key or has a bad value."""
+
+    def __init__(self, key, problem, source=None):
+        self.key = key
+        self.problem = problem
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}[{key}] {problem}")
+
+
+class DataError(HarnessError):
+    """A labeled table that does not fit its competition.toml."""
+
+
+class SubmissionError(HarnessError):
+    """A submission file that cannot be scored.
+
+    The message uses only what students already have (the test ids and the
+    columns), so it never tells which ids are public or private.
+    """
+
+
+class PreparedError(HarnessError):
+    """A competition that is not prepared, or prepared from another spec."""

@@ -1,0 +1,129 @@
+"""The home folder a server owns, and the prepared competitions in it.
+
+::
+
+    HOME/
+      harness.db                          the store (SQLite default)
+      competitions/<slug>/
+        competition.toml                  the spec as prepared (+ a custom metric file)
+        manifest.json                     fingerprint, row counts, file hashes
+        released/train.csv validation.csv test.csv sample_submission.csv
+        hidden/solution.csv               id, target, Usage (Public/Private)
+      uploads/<slug>/<submission id>.csv  archived uploads
+
+Only ``released/`` is ever served; ``hidden/`` is read by the scorer alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import PreparedError
+from .spec import Competition, load_spec
+
+RELEASED_FILES = ("train.csv", "validation.csv", "test.csv", "sample_submission.csv")
+DEFAULT_HOME = ".harness"
+
+
+def resolve_home(home: str | Path | None = None) -> Path:
+    """``--home`` if given, else ``$HARNESS_HOME``, else ``./.harness``."""
+    return Path(home or os.environ.get("HARNESS_HOME") or DEFAULT_HOME).resolve()
+
+
+def competitions_root() -> Path:
+    """Where the built-in competitions live (``$HARNESS_COMPETITIONS`` or the repo's folder)."""
+    env = os.environ.get("HARNESS_COMPETITIONS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "competitions"
+
+
+def find_spec_path(slug_or_path: str) -> Path:
+    """A built-in competition's slug, or a path to competition.toml or its folder."""
+    p = Path(slug_or_path)
+    if p.exists():
+        return p
+    builtin = competitions_root() / slug_or_path
+    if builtin.is_dir():
+        return builtin
+    known = sorted(d.name for d in competitions_root().glob("*") if (d / "competition.toml").is_file())
+    raise PreparedError(f"{slug_or_path!r} is neither a path nor a built-in competition; "
+                        f"built-ins: {', '.join(known) or 'none found'}")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A prepared competition in a home: its spec, files and manifest."""
+
+    spec: Competition
+    directory: Path
+
+    @property
+    def released_dir(self) -> Path:
+        return self.directory / "released"
+
+    @property
+    def solution_path(self) -> Path:
+        return self.directory / "hidden" / "solution.csv"
+
+    @cached_property
+    def manifest(self) -> dict:
+        return json.loads((self.directory / "manifest.json").read_text())
+
+    def released(self, name: str) -> pd.DataFrame:
+        """One released file as a DataFrame (``train``, ``validation``, ``test``, ...)."""
+        return pd.read_csv(self.released_dir / f"{name.removesuffix('.csv')}.csv")
+
+    @cached_property
+    def train(self) -> pd.DataFrame:
+        return self.released("train")
+
+    @cached_property
+    def validation(self) -> pd.DataFrame:
+        return self.released("validation")
+
+    @cached_property
+    def test(self) -> pd.DataFrame:
+        return self.released("test")
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.manifest["feature_columns"])
+
+    @property
+    def classes(self) -> list | None:
+        return self.manifest.get("classes")
+
+
+def competition_dir(home: Path, slug: str) -> Path:
+    return Path(home) / "competitions" / slug
+
+
+def load_prepared(home: str | Path, slug: str) -> Prepared:
+    """The prepared competition ``slug`` in ``home``.
+
+    Raises
+    ------
+    PreparedError
+        When it was never prepared there.
+    """
+    home = resolve_home(home)
+    d = competition_dir(home, slug)
+    if not (d / "manifest.json").is_file():
+        there = list_prepared(home)
+        raise PreparedError(f"competition {slug!r} is not prepared in {home}; run "
+                            f"`harness prepare {slug}` first"
+                            + (f" (prepared: {', '.join(there)})" if there else ""))
+    options = json.loads((d / "manifest.json").read_text()).get("options") or None
+    return Prepared(load_spec(d / "competition.toml", options), d)
+
+
+def list_prepared(home: str | Path) -> list[str]:
+    root = Path(home) / "competitions"
+    return sorted(p.parent.name for p in root.glob("*/manifest.json"))

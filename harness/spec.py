@@ -1,0 +1,321 @@
+"""competition.toml -> a validated, frozen :class:`Competition`.
+
+All validation of a spec happens here, in :func:`parse_spec`; every error
+names the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import SpecError
+from .metrics import METRICS, TASKS, Metric, get_metric
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+BOARDS = ("kaggle", "ladder")
+SPLIT_PARTS = ("train", "validation", "public", "private")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    source: str | None          # "sklearn:digits", "prepare.py:load", ... or None with path
+    path: str | None            # a CSV relative to the competition folder
+    id_column: str
+    target: str
+    task: str
+    options: dict = field(default_factory=dict)   # keyword arguments for a source function
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    train: float
+    validation: float
+    public: float
+    private: float
+    seed: int
+    stratify: bool
+    group_column: str
+
+
+@dataclass(frozen=True)
+class ScoringSpec:
+    metric: str
+    public_decimals: int
+    greater_is_better: bool | None = None   # only for a custom metric
+
+
+@dataclass(frozen=True)
+class RulesSpec:
+    deadline: datetime | None
+    daily_limit: int
+    reset_timezone: str
+    total_limit: int
+    final_selections: int
+    leaderboard: str
+    ladder_step: float            # 0 = parameter-free Ladder
+    max_upload_mb: float
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    public: float | None
+    private: float | None
+    points_public: float = 1.0
+    points_private: float = 1.0
+
+
+@dataclass(frozen=True)
+class Competition:
+    """A validated competition.toml. Build it with :func:`load_spec`."""
+
+    slug: str
+    title: str
+    description: str
+    data: DataSpec
+    split: SplitSpec
+    scoring: ScoringSpec
+    rules: RulesSpec
+    grading: tuple[Threshold, ...]
+    folder: Path | None = None        # where competition.toml lives
+    raw: str = ""                     # the file's text, for hashing and copying
+
+    @property
+    def metric(self) -> Metric:
+        return get_metric(self.scoring.metric, folder=self.folder,
+                          greater_is_better=self.scoring.greater_is_better,
+                          task=self.data.task)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.data.task in ("binary", "multiclass")
+
+    def fingerprint(self) -> str:
+        """A hash of what determines the prepared files (text of the spec + options)."""
+        h = hashlib.sha256(self.raw.encode())
+        h.update(repr(sorted(self.data.options.items())).encode())
+        return h.hexdigest()[:16]
+
+
+def load_spec(path: str | Path, options: dict[str, Any] | None = None) -> Competition:
+    """Read and validate a competition.toml (or the folder holding one).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``competition.toml`` or its folder.
+    options : dict, optional
+        Overrides for ``[data.options]`` (e.g. ``{"rows": 1_000_000}``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "competition.toml"
+    if not path.is_file():
+        raise SpecError("file", f"no competition.toml at {path}; expected a file or a "
+                        "folder holding one")
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError("file", f"is not valid TOML: {exc}", source=path) from exc
+    if options:
+        # fingerprint() hashes the merged options, so overrides change it too
+        doc.setdefault("data", {}).setdefault("options", {}).update(options)
+    return parse_spec(doc, folder=path.parent, raw=text, source=path)
+
+
+def _get(table: dict, key: str, prefix: str, kind, default=..., source=None):
+    full = f"{prefix}.{key}" if prefix else key
+    if key not in table:
+        if default is ...:
+            raise SpecError(full, "is missing", source)
+        return default
+    value = table[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is an int in Python; a fraction written as `1` is fine, `true` is not
+    if isinstance(value, bool) and bool not in kinds:
+        raise SpecError(full, f"must be {_kind_name(kinds)}, found {value!r}", source)
+    if not isinstance(value, kinds):
+        raise SpecError(full, f"must be {_kind_name(kinds)}, found {value!r}", source)
+    return value
+
+
+def _kind_name(kinds) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             dict: "a table", datetime: "a date-time"}
+    return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
+
+
+def _check_keys(table: dict, allowed: set, prefix: str, source) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpecError(f"{prefix}.{key}" if prefix else key,
+                            f"is not a known key; expected one of {', '.join(sorted(allowed))}",
+                            source)
+
+
+def parse_spec(doc: dict, *, folder: Path | None = None, raw: str = "", source=None) -> Competition:
+    """Validate a parsed competition.toml. See :func:`load_spec`."""
+    _check_keys(doc, {"slug", "title", "description", "data", "split", "scoring", "rules",
+                      "grading"}, "", source)
+    slug = _get(doc, "slug", "", str, source=source)
+    if not SLUG_RE.match(slug):
+        raise SpecError("slug", f"{slug!r} is not a valid slug; use lowercase letters, digits "
+                        "and '-', starting with a letter or digit (e.g. 'digits-2026')", source)
+    title = _get(doc, "title", "", str, slug, source)
+    description = _get(doc, "description", "", str, "", source)
+
+    data = _parse_data(_get(doc, "data", "", dict, source=source), source)
+    split = _parse_split(_get(doc, "split", "", dict, {}, source), data, source)
+    scoring = _parse_scoring(_get(doc, "scoring", "", dict, source=source), data, folder, source)
+    rules = _parse_rules(_get(doc, "rules", "", dict, {}, source), scoring, source)
+    grading = _parse_grading(_get(doc, "grading", "", dict, {}, source), source)
+    return Competition(slug, title, description, data, split, scoring, rules, grading,
+                       folder=folder, raw=raw)
+
+
+def _parse_data(t: dict, source) -> DataSpec:
+    _check_keys(t, {"source", "path", "id_column", "target", "task", "options"}, "data", source)
+    src = _get(t, "source", "data", str, None, source)
+    path = _get(t, "path", "data", str, None, source)
+    if (src is None) == (path is None):
+        raise SpecError("data", "needs exactly one of source = \"sklearn:digits\" (or "
+                        "\"FILE.py:FUNCTION\") and path = \"my_table.csv\"", source)
+    task = _get(t, "task", "data", str, source=source)
+    if task not in TASKS:
+        raise SpecError("data.task", f"{task!r} is not a task; expected one of "
+                        f"{', '.join(TASKS)}", source)
+    return DataSpec(
+        source=src, path=path,
+        id_column=_get(t, "id_column", "data", str, "id", source),
+        target=_get(t, "target", "data", str, source=source),
+        task=task,
+        options=dict(_get(t, "options", "data", dict, {}, source)),
+    )
+
+
+def _parse_split(t: dict, data: DataSpec, source) -> SplitSpec:
+    _check_keys(t, set(SPLIT_PARTS) | {"seed", "stratify", "group_column"}, "split", source)
+    defaults = {"train": 0.6, "validation": 0.1, "public": 0.15, "private": 0.15}
+    fr = {}
+    for part in SPLIT_PARTS:
+        v = float(_get(t, part, "split", (int, float), defaults[part], source))
+        if not 0 <= v <= 1:
+            raise SpecError(f"split.{part}", f"must be a fraction in [0, 1], found {v}", source)
+        fr[part] = v
+    total = sum(fr.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-9):
+        raise SpecError("split", "train + validation + public + private must sum to 1, found "
+                        f"{' + '.join(f'{fr[p]:g}' for p in SPLIT_PARTS)} = {total:g}", source)
+    for part in ("train", "public", "private"):
+        if fr[part] == 0:
+            raise SpecError(f"split.{part}", "must be above 0: a competition needs training "
+                            "rows and both a public and a private test part", source)
+    stratify = _get(t, "stratify", "split", bool, data.task != "regression", source)
+    if stratify and data.task == "regression":
+        raise SpecError("split.stratify", "cannot stratify a regression target; set "
+                        "stratify = false (or use task = \"binary\"/\"multiclass\")", source)
+    group = _get(t, "group_column", "split", str, "", source)
+    if group and stratify:
+        raise SpecError("split.group_column", f"group_column = {group!r} with stratify = true: "
+                        "a split cannot both keep groups whole and stratify by class; set "
+                        "stratify = false", source)
+    return SplitSpec(**fr, seed=_get(t, "seed", "split", int, 2026, source),
+                     stratify=stratify, group_column=group)
+
+
+def _parse_scoring(t: dict, data: DataSpec, folder, source) -> ScoringSpec:
+    _check_keys(t, {"metric", "public_decimals", "greater_is_better"}, "scoring", source)
+    name = _get(t, "metric", "scoring", str, source=source)
+    gib = _get(t, "greater_is_better", "scoring", bool, None, source)
+    decimals = _get(t, "public_decimals", "scoring", int, 5, source)
+    if not 0 <= decimals <= 12:
+        raise SpecError("scoring.public_decimals", f"must be between 0 and 12, found {decimals}",
+                        source)
+    if name in METRICS:
+        m = METRICS[name]
+        if data.task not in m.tasks:
+            fits = [k for k, v in METRICS.items() if data.task in v.tasks]
+            raise SpecError("scoring.metric", f"{name!r} does not fit task {data.task!r}; "
+                            f"for {data.task} use one of {', '.join(fits)}", source)
+    else:
+        get_metric(name, folder=folder, greater_is_better=gib, task=data.task)
+    return ScoringSpec(name, decimals, gib)
+
+
+def _parse_rules(t: dict, scoring: ScoringSpec, source) -> RulesSpec:
+    _check_keys(t, {"deadline", "daily_limit", "reset_timezone", "total_limit",
+                    "final_selections", "leaderboard", "ladder_step", "max_upload_mb"},
+                "rules", source)
+    deadline = _get(t, "deadline", "rules", (str, datetime), None, source)
+    if isinstance(deadline, str):
+        try:
+            deadline = datetime.fromisoformat(deadline)
+        except ValueError:
+            raise SpecError("rules.deadline", f"{deadline!r} is not an ISO 8601 date-time; "
+                            "expected e.g. \"2026-12-31T23:59:59+08:00\"", source) from None
+    if deadline is not None and deadline.tzinfo is None:
+        raise SpecError("rules.deadline", f"{deadline.isoformat()} has no time zone; add one, "
+                        "e.g. \"2026-12-31T23:59:59+08:00\" or \"...Z\" for UTC", source)
+    tz = _get(t, "reset_timezone", "rules", str, "UTC", source)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SpecError("rules.reset_timezone", f"{tz!r} is not a time zone; expected an IANA "
+                        "name such as \"UTC\" or \"Asia/Taipei\"", source) from None
+    ints = {}
+    for key, default, low in (("daily_limit", 5, 0), ("total_limit", 0, 0),
+                              ("final_selections", 2, 1)):
+        v = _get(t, key, "rules", int, default, source)
+        if v < low:
+            raise SpecError(f"rules.{key}", f"must be {low} or more, found {v}", source)
+        ints[key] = v
+    board = _get(t, "leaderboard", "rules", str, "kaggle", source)
+    if board not in BOARDS:
+        raise SpecError("rules.leaderboard", f"{board!r} is not a leaderboard kind; expected "
+                        f"one of {', '.join(BOARDS)}", source)
+    step = float(_get(t, "ladder_step", "rules", (int, float), 0.0, source))
+    if step < 0:
+        raise SpecError("rules.ladder_step", f"must be 0 (parameter-free) or a positive step, "
+                        f"found {step}", source)
+    metric = METRICS.get(scoring.metric)
+    if board == "ladder" and step == 0 and (metric is None or metric.row_loss is None):
+        raise SpecError("rules.ladder_step", f"the parameter-free Ladder needs a per-row loss, "
+                        f"which {scoring.metric!r} does not have; set ladder_step (e.g. 0.01)",
+                        source)
+    mb = float(_get(t, "max_upload_mb", "rules", (int, float), 50, source))
+    if not 0 < mb <= 2048:
+        raise SpecError("rules.max_upload_mb", f"must be in (0, 2048], found {mb}", source)
+    return RulesSpec(deadline, ints["daily_limit"], tz, ints["total_limit"],
+                     ints["final_selections"], board, step, mb)
+
+
+def _parse_grading(t: dict, source) -> tuple[Threshold, ...]:
+    out = []
+    for name, row in t.items():
+        key = f"grading.{name}"
+        if not isinstance(row, dict):
+            raise SpecError(key, f"must be a table like {{ public = 0.8, private = 0.8 }}, "
+                            f"found {row!r}", source)
+        _check_keys(row, {"public", "private", "points_public", "points_private"}, key, source)
+        vals = {k: (float(_get(row, k, key, (int, float), None, source))
+                    if k in row else None) for k in ("public", "private")}
+        if vals["public"] is None and vals["private"] is None:
+            raise SpecError(key, "needs a public or a private threshold (or both)", source)
+        out.append(Threshold(
+            name, vals["public"], vals["private"],
+            float(_get(row, "points_public", key, (int, float), 1.0, source)),
+            float(_get(row, "points_private", key, (int, float), 1.0, source))))
+    return tuple(out)

@@ -1,0 +1,222 @@
+"""Split a labeled table into train / validation / public / private and write the release.
+
+The split is a pure function of the table and ``[split]`` (fractions, seed,
+stratify, group_column): :func:`assign_parts`. :func:`prepare` writes the
+released files and the answer key into the home, byte for byte the same for
+the same spec, and refuses to overwrite a competition prepared from another
+spec unless forced.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from . import __version__
+from .datasets import load_table
+from .errors import PreparedError
+from .home import Prepared, competition_dir, load_prepared, resolve_home
+from .spec import SPLIT_PARTS, Competition, load_spec
+
+TRAIN, VALIDATION, PUBLIC, PRIVATE = range(4)
+
+
+def _counts(n: int, fractions: list[float]) -> np.ndarray:
+    """Split ``n`` items by ``fractions`` with the largest-remainder rule (sums to n)."""
+    raw = np.asarray(fractions) * n
+    counts = np.floor(raw).astype(np.int64)
+    short = n - counts.sum()
+    order = np.argsort(-(raw - counts), kind="stable")
+    counts[order[:short]] += 1
+    return counts
+
+
+def assign_parts(table: pd.DataFrame, spec: Competition) -> np.ndarray:
+    """The part of each row: 0 train, 1 validation, 2 public, 3 private.
+
+    Deterministic for ``[split] seed``. Stratified by the target when
+    ``stratify`` (each class is split by the fractions); with ``group_column``,
+    rows sharing a group land in one part, and the parts get about their
+    fraction of rows.
+    """
+    s = spec.split
+    fractions = [s.train, s.validation, s.public, s.private]
+    rng = np.random.default_rng(s.seed)
+    n = len(table)
+    parts = np.empty(n, dtype=np.int8)
+    if s.group_column:
+        codes, uniques = pd.factorize(table[s.group_column], sort=True)
+        order = rng.permutation(len(uniques))
+        sizes = np.bincount(codes, minlength=len(uniques))[order]
+        # a group goes to the part its cumulative midpoint falls in
+        mid = (np.cumsum(sizes) - sizes / 2) / n
+        bounds = np.cumsum(fractions)[:-1]
+        group_part = np.empty(len(uniques), dtype=np.int8)
+        group_part[order] = np.searchsorted(bounds, mid, side="right")
+        parts[:] = group_part[codes]
+    elif s.stratify:
+        y = table[spec.data.target].to_numpy()
+        for cls in np.unique(y):
+            idx = np.flatnonzero(y == cls)
+            idx = idx[rng.permutation(len(idx))]
+            parts[idx] = np.repeat(np.arange(4), _counts(len(idx), fractions))
+    else:
+        idx = rng.permutation(n)
+        parts[idx] = np.repeat(np.arange(4), _counts(n, fractions))
+    return parts
+
+
+def build_release(table: pd.DataFrame, spec: Competition) -> dict[str, pd.DataFrame]:
+    """The released tables and the answer key, in memory.
+
+    Returns ``train``, ``validation``, ``test``, ``sample_submission`` and
+    ``solution``. test and solution share one order, a seeded shuffle of the
+    public and private rows together, so the order says nothing of membership.
+    """
+    d = spec.data
+    parts = assign_parts(table, spec)
+    rng = np.random.default_rng([spec.split.seed, 1])
+    test_idx = np.flatnonzero(parts >= PUBLIC)
+    test_idx = test_idx[rng.permutation(len(test_idx))]
+    features = [c for c in table.columns if c not in (d.id_column, d.target)]
+
+    train = table.iloc[np.flatnonzero(parts == TRAIN)]
+    validation = table.iloc[np.flatnonzero(parts == VALIDATION)]
+    test = table.iloc[test_idx]
+    ids = test[d.id_column].to_numpy()
+    y_train = train[d.target]
+    if spec.metric.needs_proba:
+        default = round(float(y_train.mean()), 6)      # the prior of class 1
+    elif spec.is_classification:
+        default = y_train.mode().sort_values().iloc[0]  # the most frequent class
+    else:
+        default = round(float(y_train.mean()), 6)
+    usage = np.where(parts[test_idx] == PUBLIC, "Public", "Private")
+    return {
+        "train": train[[d.id_column, *features, d.target]],
+        "validation": validation[[d.id_column, *features, d.target]],
+        "test": test[[d.id_column, *features]],
+        "sample_submission": pd.DataFrame({d.id_column: ids, d.target: [default] * len(ids)}),
+        "solution": pd.DataFrame({d.id_column: ids, d.target: test[d.target].to_numpy(),
+                                  "Usage": usage}),
+    }
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a CSV deterministically (same frame -> same bytes), fast for millions of rows."""
+    tbl = pa.Table.from_pandas(frame, preserve_index=False)
+    # pyarrow quotes every header name; a plain header is what students expect to see
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(frame.columns)
+    with open(path, "wb") as f:
+        f.write(buf.getvalue().encode())
+        pacsv.write_csv(tbl, f, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def prepare(spec_path: str | Path, home: str | Path | None = None, *,
+            options: dict | None = None, force: bool = False) -> Prepared:
+    """Build the splits and write the released files and answer key into the home.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        competition.toml or its folder.
+    home : str or Path, optional
+        The home (see :func:`harness.home.resolve_home`).
+    options : dict, optional
+        Overrides for ``[data.options]``.
+    force : bool
+        Replace a competition prepared from a different spec.
+
+    Raises
+    ------
+    PreparedError
+        When the competition was prepared from another spec and not ``force``.
+    """
+    spec = load_spec(spec_path, options)
+    home = resolve_home(home)
+    target = competition_dir(home, spec.slug)
+    old_manifest = target / "manifest.json"
+    if old_manifest.is_file() and not force:
+        old = json.loads(old_manifest.read_text())
+        if old.get("fingerprint") != spec.fingerprint():
+            raise PreparedError(
+                f"{spec.slug!r} is already prepared in {home} from a different spec; the "
+                "released files would change under the students. Re-run with --force to "
+                "replace them (scores already given stay as they were; `harness rescore` "
+                "recomputes them)")
+
+    table = load_table(spec)
+    release = build_release(table, spec)
+    # write everything into a temporary folder, then swap it in: never half-written
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.slug}-", dir=target.parent))
+    try:
+        (tmp / "released").mkdir()
+        (tmp / "hidden").mkdir()
+        files = {}
+        for name, frame in release.items():
+            sub = "hidden" if name == "solution" else "released"
+            path = tmp / sub / f"{name}.csv"
+            write_csv(frame, path)
+            files[f"{sub}/{name}.csv"] = _sha256(path)
+        (tmp / "competition.toml").write_text(Path(spec.folder, "competition.toml").read_text()
+                                              if spec.folder else spec.raw)
+        if spec.folder:
+            for py in spec.folder.glob("*.py"):   # a custom metric or source travels along
+                shutil.copy2(py, tmp / py.name)
+        parts_n = {p: len(release[p]) for p in ("train", "validation")}
+        usage = release["solution"]["Usage"]
+        parts_n |= {"public": int((usage == "Public").sum()),
+                    "private": int((usage == "Private").sum())}
+        y = table[spec.data.target]
+        classes = sorted(pd.unique(y).tolist()) if spec.is_classification else None
+        manifest = {
+            "slug": spec.slug,
+            "fingerprint": spec.fingerprint(),
+            "options": spec.data.options,
+            "harness_version": __version__,
+            "rows": parts_n,
+            "id_column": spec.data.id_column,
+            "target": spec.data.target,
+            "id_kind": "int" if table[spec.data.id_column].dtype.kind in "iu" else "str",
+            "feature_columns": [c for c in release["test"].columns if c != spec.data.id_column],
+            "classes": [_plain(c) for c in classes] if classes is not None else None,
+            "files": files,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if target.exists():
+            old_dir = target.with_name(f".{spec.slug}-old")
+            shutil.rmtree(old_dir, ignore_errors=True)
+            target.rename(old_dir)
+            tmp.rename(target)
+            shutil.rmtree(old_dir, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load_prepared(home, spec.slug)
+
+
+def _plain(value):
+    """numpy scalars -> Python scalars for JSON."""
+    return value.item() if hasattr(value, "item") else value
