@@ -34,3 +34,23 @@ class SubmissionError(HarnessError):
 
 class PreparedError(HarnessError):
     """A competition that is not prepared, or prepared from another spec."""
+
+
+class NotFoundError(HarnessError):
+    """An unknown competition, team, submission or file (HTTP 404)."""
+
+
+class AuthError(HarnessError):
+    """A missing or bad token (HTTP 401). The message never says which part was wrong."""
+
+
+class ForbiddenError(HarnessError):
+    """Closed, past the deadline, or not allowed for this caller (HTTP 403)."""
+
+
+class LimitError(HarnessError):
+    """The daily or total submission limit is reached (HTTP 429)."""
+
+
+class TooLargeError(HarnessError):
+    """An upload over the competition's max_upload_mb (HTTP 413)."""

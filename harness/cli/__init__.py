@@ -7,4 +7,7 @@ code 2, never a traceback.
 """
 
 from .app import main  # noqa: F401  (the console script's entry point)
-from . import core  # noqa: F401,E402  (registers: prepare, score)
+
+# each import registers its commands on `main`
+from . import core  # noqa: F401,E402  prepare, score
+from . import lab  # noqa: F401,E402  the `lab` group

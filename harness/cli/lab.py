@@ -1,0 +1,22 @@
+"""`harness lab`: the group the lab commands hang under (see lab_*.py)."""
+
+import click
+
+from .app import main
+
+
+@main.group()
+def lab():
+    """Live, measured demonstrations of the lectures' lessons.
+
+    \b
+    Overfitting the leaderboard:
+      harness lab overfit digits        tune by the public board vs by validation
+      harness lab attack noise-binary   Blum & Hardt's boosting attack, Kaggle vs Ladder
+      harness lab holdout-reuse         Dwork et al.'s reusable holdout (Thresholdout)
+    Training diagnostics:
+      harness lab diagnose digits       model bias vs optimization vs overfitting
+      harness lab hessian               critical points by the Hessian's eigenvalues
+      harness lab batch digits          batch size: time, noise, accuracy
+      harness lab optimizers digits     SGD, momentum, Adagrad, RMSProp, Adam
+    """
