@@ -15,6 +15,7 @@ alone and against a pandas ``read_csv`` + ``merge`` script.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -105,11 +106,30 @@ class AnswerKey:
         kind, a, b = self._lookup
         if kind == "dense":
             rel = sub_ids - a
-            ok = (rel >= 0) & (rel < len(b))
+            # one unsigned compare catches both ends: negatives wrap to huge values
+            ok = rel.view(np.uint64) < len(b)
+            if ok.all():
+                return b[rel]
             pos = np.full(len(sub_ids), -1, dtype=np.int64)
             pos[ok] = b[rel[ok]]
             return pos
         return a.get_indexer(sub_ids)
+
+    @cached_property
+    def public_index(self) -> np.ndarray:
+        return np.flatnonzero(self.public)
+
+    @cached_property
+    def private_index(self) -> np.ndarray:
+        return np.flatnonzero(~self.public)
+
+    @cached_property
+    def y_public(self) -> np.ndarray:
+        return self.y[self.public_index]
+
+    @cached_property
+    def y_private(self) -> np.ndarray:
+        return self.y[self.private_index]
 
 
 @dataclass(frozen=True)
@@ -146,10 +166,8 @@ def score(data: bytes | bytearray | memoryview | str | Path, key: AnswerKey) -> 
         With a message naming what was expected and what was found.
     """
     preds = parse_submission(data, key)
-    y = key.y
-    pub = key.public
-    return Score(float(key.metric(y[pub], preds[pub])), float(key.metric(y[~pub], preds[~pub])),
-                 preds)
+    return Score(float(key.metric(key.y_public, preds[key.public_index])),
+                 float(key.metric(key.y_private, preds[key.private_index])), preds)
 
 
 def parse_submission(data, key: AnswerKey) -> np.ndarray:
@@ -183,7 +201,7 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
                 null_values=["", "NaN", "nan", "NA", "N/A", "null", "NULL", "None"]))
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
-        raise SubmissionError(_explain_arrow(str(exc), key, header)) from None
+        raise SubmissionError(_explain_arrow(str(exc), key, header, buf)) from None
     if tbl.num_rows == 0:
         raise SubmissionError(f"the file has a header but no rows; expected {key.n} rows, one "
                               f"per test id")
@@ -243,12 +261,14 @@ _ARROW_VALUE = re.compile(r"invalid value '(.*)'", re.S)
 _ARROW_COLS = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
-def _explain_arrow(msg: str, key: AnswerKey, header: list[str]) -> str:
+def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview) -> str:
     """Turn a pyarrow parse error into one line a student can act on."""
     row = _ARROW_ROW.search(msg)
     where = f"line {int(row.group(1))}" if row else "a line"
     m = _ARROW_COLS.search(msg)
     if m:
+        line = _first_ragged_line(buf, int(m.group(1)))
+        where = f"line {line}" if line else where
         return (f"{where} has {m.group(2)} fields; expected {m.group(1)} "
                 f"({key.id_column},{key.target}) on every line")
     value = _ARROW_VALUE.search(msg)
@@ -266,6 +286,17 @@ def _explain_arrow(msg: str, key: AnswerKey, header: list[str]) -> str:
     return f"the file could not be read as a CSV ({_clip(msg, 160)})"
 
 
+def _first_ragged_line(buf: memoryview, width: int) -> int | None:
+    """The 1-based line number of the first record with another field count (error path only)."""
+    text = io.TextIOWrapper(io.BytesIO(bytes(buf)), encoding="utf-8", errors="replace",
+                            newline="")
+    reader = csv.reader(text)
+    for fields in reader:
+        if fields and len(fields) != width:
+            return reader.line_num
+    return None
+
+
 def _what_predictions(key: AnswerKey) -> str:
     if key.metric.needs_proba:
         return "a probability of class 1 between 0 and 1"
@@ -276,38 +307,45 @@ def _what_predictions(key: AnswerKey) -> str:
 
 def _predictions(col: pa.ChunkedArray, key: AnswerKey) -> np.ndarray:
     if col.null_count:
-        bad = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[:EXAMPLES] + 2
+        bad = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
         raise SubmissionError(f"{col.null_count} rows have an empty or NaN {key.target!r} "
-                              f"(e.g. lines {_few(bad.tolist())}); expected "
+                              f"(e.g. {_lines(bad)}); expected "
                               f"{_what_predictions(key)} on every row")
     p = col.to_numpy(zero_copy_only=False)
-    if p.dtype.kind == "f":
+    # the sum is finite only if every value is (NaN and inf propagate); an overflow of huge
+    # finite values only sends us to the exact check
+    if p.dtype.kind == "f" and not np.isfinite(p.sum()):
         finite = np.isfinite(p)
         if not finite.all():
             bad = np.flatnonzero(~finite)
-            raise SubmissionError(f"{len(bad)} predictions are infinite (e.g. lines "
-                                  f"{_few((bad[:EXAMPLES] + 2).tolist())}); expected "
+            raise SubmissionError(f"{len(bad)} predictions are infinite (e.g. "
+                                  f"{_lines(bad)}); expected "
                                   f"{_what_predictions(key)}")
     if key.metric.needs_proba:
         out = (p < 0) | (p > 1)
         if out.any():
             bad = np.flatnonzero(out)
             raise SubmissionError(f"{len(bad)} predictions are outside [0, 1] (e.g. "
-                                  f"{_few(p[bad[:EXAMPLES]].tolist())} on lines "
-                                  f"{_few((bad[:EXAMPLES] + 2).tolist())}); metric "
+                                  f"{_few(p[bad[:EXAMPLES]].tolist())} on {_lines(bad)}); metric "
                                   f"{key.metric.name!r} scores probabilities of class 1")
     elif key.classes is not None:
         ok = _in_classes(p, key.classes)
         if not ok.all():
             bad = np.flatnonzero(~ok)
             raise SubmissionError(f"{len(bad)} predictions are not class labels (e.g. "
-                                  f"{_few(p[bad[:EXAMPLES]].tolist())} on lines "
-                                  f"{_few((bad[:EXAMPLES] + 2).tolist())}); expected one of "
+                                  f"{_few(p[bad[:EXAMPLES]].tolist())} on {_lines(bad)}); expected one of "
                                   f"{_few(key.classes.tolist(), 12)}")
     return p
 
 
 def _in_classes(p: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    if p.dtype.kind == "f" and classes.dtype.kind in "iuf" and len(classes):
+        lo, hi = classes.min(), classes.max()
+        if np.array_equal(classes, np.arange(lo, hi + 1)):
+            # labels lo..hi: in range and whole, checked by reductions first (the common case)
+            if p.min() >= lo and p.max() <= hi and np.array_equal(np.floor(p), p):
+                return np.ones(len(p), dtype=bool)
+            return (p >= lo) & (p <= hi) & (np.floor(p) == p)
     if p.dtype.kind == "f" and classes.dtype.kind in "iuf" and len(classes) <= 64:
         ok = np.zeros(len(p), dtype=bool)
         for c in classes:      # a few classes: K vectorised compares beat a sort
@@ -319,6 +357,13 @@ def _in_classes(p: np.ndarray, classes: np.ndarray) -> np.ndarray:
 def _match(ids: np.ndarray, preds: np.ndarray, key: AnswerKey) -> np.ndarray:
     """Reorder predictions into the key's order, refusing missing, extra or repeated ids."""
     pos = key.positions(ids)
+    if len(ids) == key.n and pos.min() >= 0:
+        seen = np.zeros(key.n, dtype=bool)
+        seen[pos] = True
+        if seen.all():          # n known ids covering all n: a permutation, nothing to refuse
+            out = np.empty_like(preds)
+            out[pos] = preds
+            return out
     unknown = pos < 0
     if unknown.any():
         raise SubmissionError(f"{int(unknown.sum())} ids are not test ids (e.g. "
@@ -340,11 +385,18 @@ def _match(ids: np.ndarray, preds: np.ndarray, key: AnswerKey) -> np.ndarray:
     return out
 
 
+def _lines(rows: np.ndarray) -> str:
+    """'line 4' or 'lines 4, 6, 9': data row i is on line i + 2 (after the header)."""
+    lines = (np.asarray(rows[:EXAMPLES]) + 2).tolist()
+    return f"line{'s' * (len(rows) > 1)} {_few(lines)}" + (", ..." if len(rows) > EXAMPLES else "")
+
+
 def _clip(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
 
 
 def _few(values, k: int = EXAMPLES) -> str:
+    values = [int(v) if isinstance(v, float) and v.is_integer() else v for v in values[:k + 1]]
     shown = ", ".join(_clip(str(v), 40) for v in values[:k])
     return shown + (", ..." if len(values) > k else "")
 
