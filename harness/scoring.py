@@ -37,6 +37,7 @@ _MAGIC = {
     b"\xfe\xff": "UTF-16 text; save it as UTF-8 (in Excel: 'CSV UTF-8')",
 }
 EXAMPLES = 3   # example ids/values quoted in a refusal
+BLOCK_SIZE = 1 << 22   # pyarrow's parse block: also the longest line accepted
 
 
 @dataclass
@@ -185,6 +186,9 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
             raise SubmissionError(f"the file is {what}")
     if head.startswith(BOM):
         buf = buf[3:]
+        if not bytes(buf[:4096]).strip():
+            raise SubmissionError(f"the file is empty; expected a header line '{expected}' "
+                                  f"and one row per test id ({key.n} rows)")
     header = _read_header(bytes(buf[:65536]), expected)
     _check_header(header, key, expected)
 
@@ -194,7 +198,7 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
     try:
         tbl = pacsv.read_csv(
             pa.py_buffer(buf),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 22),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=BLOCK_SIZE),
             parse_options=pacsv.ParseOptions(newlines_in_values=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={key.id_column: id_type, key.target: y_type},
@@ -208,7 +212,7 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
     ids = tbl[key.id_column]
     preds_col = tbl[key.target]
     if ids.null_count:
-        raise SubmissionError(f"{ids.null_count} rows have an empty {key.id_column!r}; every "
+        raise SubmissionError(f"{_count(ids.null_count, 'row', 'has')} an empty {key.id_column!r}; every "
                               "row needs a test id")
     ids = ids.to_numpy(zero_copy_only=False)
     preds = _predictions(preds_col, key)
@@ -265,6 +269,9 @@ def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview)
     """Turn a pyarrow parse error into one line a student can act on."""
     row = _ARROW_ROW.search(msg)
     where = f"line {int(row.group(1))}" if row else "a line"
+    if "straddl" in msg:     # a record longer than the parser's block
+        return (f"a line is longer than {BLOCK_SIZE // 2**20} MiB; each line should hold one "
+                f"id and one prediction ({key.id_column},{key.target})")
     m = _ARROW_COLS.search(msg)
     if m:
         line = _first_ragged_line(buf, int(m.group(1)))
@@ -275,6 +282,10 @@ def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview)
     shown = repr(_clip(value.group(1))) if value else "a value"
     col_i = re.search(r"column #(\d+)", msg)
     col = header[int(col_i.group(1))] if col_i and int(col_i.group(1)) < len(header) else None
+    if col in header and not row:
+        line = _first_bad_line(buf, header.index(col), int if col == key.id_column and
+                               key.int_ids else float)
+        where = f"line {line}" if line else where
     if col == key.id_column:
         kind = "a whole number" if key.int_ids else "text"
         return f"{where}: id {shown} is not a valid test id (ids are {kind}, as in test.csv)"
@@ -286,14 +297,30 @@ def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview)
     return f"the file could not be read as a CSV ({_clip(msg, 160)})"
 
 
-def _first_ragged_line(buf: memoryview, width: int) -> int | None:
-    """The 1-based line number of the first record with another field count (error path only)."""
+def _records(buf: memoryview):
+    """(line number, fields) of each record, read by Python's csv (error paths only)."""
     text = io.TextIOWrapper(io.BytesIO(bytes(buf)), encoding="utf-8", errors="replace",
                             newline="")
     reader = csv.reader(text)
     for fields in reader:
-        if fields and len(fields) != width:
-            return reader.line_num
+        if fields:
+            yield reader.line_num, fields
+
+
+def _first_ragged_line(buf: memoryview, width: int) -> int | None:
+    """The line of the first record with another field count."""
+    return next((n for n, fields in _records(buf) if len(fields) != width), None)
+
+
+def _first_bad_line(buf: memoryview, column: int, convert) -> int | None:
+    """The line of the first data record whose ``column`` does not convert."""
+    for n, fields in _records(buf):
+        if n == 1 or column >= len(fields):
+            continue
+        try:
+            convert(fields[column])
+        except ValueError:
+            return n
     return None
 
 
@@ -308,7 +335,7 @@ def _what_predictions(key: AnswerKey) -> str:
 def _predictions(col: pa.ChunkedArray, key: AnswerKey) -> np.ndarray:
     if col.null_count:
         bad = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
-        raise SubmissionError(f"{col.null_count} rows have an empty or NaN {key.target!r} "
+        raise SubmissionError(f"{_count(col.null_count, 'row', 'has')} an empty or NaN {key.target!r} "
                               f"(e.g. {_lines(bad)}); expected "
                               f"{_what_predictions(key)} on every row")
     p = col.to_numpy(zero_copy_only=False)
@@ -318,21 +345,21 @@ def _predictions(col: pa.ChunkedArray, key: AnswerKey) -> np.ndarray:
         finite = np.isfinite(p)
         if not finite.all():
             bad = np.flatnonzero(~finite)
-            raise SubmissionError(f"{len(bad)} predictions are infinite (e.g. "
+            raise SubmissionError(f"{_count(len(bad), 'prediction', 'is')} infinite (e.g. "
                                   f"{_lines(bad)}); expected "
                                   f"{_what_predictions(key)}")
     if key.metric.needs_proba:
         out = (p < 0) | (p > 1)
         if out.any():
             bad = np.flatnonzero(out)
-            raise SubmissionError(f"{len(bad)} predictions are outside [0, 1] (e.g. "
+            raise SubmissionError(f"{_count(len(bad), 'prediction', 'is')} outside [0, 1] (e.g. "
                                   f"{_few(p[bad[:EXAMPLES]].tolist())} on {_lines(bad)}); metric "
                                   f"{key.metric.name!r} scores probabilities of class 1")
     elif key.classes is not None:
         ok = _in_classes(p, key.classes)
         if not ok.all():
             bad = np.flatnonzero(~ok)
-            raise SubmissionError(f"{len(bad)} predictions are not class labels (e.g. "
+            raise SubmissionError(f"{_count(len(bad), 'prediction', 'is')} not a class label (e.g. "
                                   f"{_few(p[bad[:EXAMPLES]].tolist())} on {_lines(bad)}); expected one of "
                                   f"{_few(key.classes.tolist(), 12)}")
     return p
@@ -366,23 +393,31 @@ def _match(ids: np.ndarray, preds: np.ndarray, key: AnswerKey) -> np.ndarray:
             return out
     unknown = pos < 0
     if unknown.any():
-        raise SubmissionError(f"{int(unknown.sum())} ids are not test ids (e.g. "
+        raise SubmissionError(f"{_count(int(unknown.sum()), 'id', 'is')} not a test id (e.g. "
                               f"{_few(ids[unknown][:EXAMPLES].tolist())}); submit exactly the "
                               f"ids of test.csv ({key.n} rows)")
     counts = np.bincount(pos, minlength=key.n)
     if (counts > 1).any():
         rep = key.ids[counts > 1]
-        raise SubmissionError(f"{len(rep)} ids appear more than once (e.g. "
+        raise SubmissionError(f"{_count(len(rep), 'id', 'appears')} more than once (e.g. "
                               f"{_few(rep[:EXAMPLES].tolist())}); each test id needs exactly "
                               "one row")
     if (counts == 0).any():
         miss = key.ids[counts == 0]
-        raise SubmissionError(f"{len(miss)} test ids are missing (e.g. "
+        raise SubmissionError(f"{_count(len(miss), 'test id', 'is')} missing (e.g. "
                               f"{_few(miss[:EXAMPLES].tolist())}); found {len(ids)} rows, "
                               f"expected {key.n}, one per id of test.csv")
     out = np.empty_like(preds)
     out[pos] = preds
     return out
+
+
+def _count(n: int, noun: str, verb: str = "") -> str:
+    """'1 row has' / '2 rows have' (verb given as 'has'/'is'/'appears')."""
+    plural = {"has": "have", "is": "are", "appears": "appear"}
+    if n == 1:
+        return f"1 {noun} {verb}".rstrip()
+    return f"{n} {noun}s {plural.get(verb, verb)}".rstrip()
 
 
 def _lines(rows: np.ndarray) -> str:

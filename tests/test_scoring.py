@@ -89,19 +89,19 @@ def test_missing_extra_duplicate_ids(key, truth, digits):
     assert "5 test ids are missing (e.g." in msg and "found 534 rows, expected 539" in msg
     train_id = int(digits.train.id.iloc[0])
     msg = refusal(csv_bytes(pd.concat([sub, pd.DataFrame({"id": [train_id], "label": [1]})])), key)
-    assert "1 ids are not test ids (e.g. " + str(train_id) in msg
+    assert "1 id is not a test id (e.g. " + str(train_id) in msg
     msg = refusal(csv_bytes(pd.concat([sub, sub.iloc[:2]])), key)
     assert "2 ids appear more than once" in msg
     wrong = sub.assign(id=sub.id.astype(str) + "x")
     msg = refusal(csv_bytes(wrong), key)
-    assert "is not a valid test id (ids are a whole number" in msg
+    assert "line 2: id '1289x' is not a valid test id (ids are a whole number" in msg
 
 
 def test_prediction_refusals(key, truth):
     sub = perfect(truth).astype({"label": object})
     bad = sub.copy()
     bad.loc[bad.index[3], "label"] = "seven"
-    assert "prediction 'seven' is not a number; expected one of the class labels" in \
+    assert "line 5: prediction 'seven' is not a number; expected one of the class labels" in \
         refusal(csv_bytes(bad), key)
     bad = sub.copy()
     bad.loc[bad.index[[2, 4]], "label"] = np.nan
@@ -109,11 +109,11 @@ def test_prediction_refusals(key, truth):
     assert "2 rows have an empty or NaN 'label' (e.g. lines 4, 6)" in msg
     bad = sub.copy()
     bad.loc[bad.index[0], "label"] = "inf"
-    assert "1 predictions are infinite (e.g. line 2)" in refusal(csv_bytes(bad), key)
+    assert "1 prediction is infinite (e.g. line 2)" in refusal(csv_bytes(bad), key)
     bad = sub.copy()
     bad.loc[bad.index[1], "label"] = 11
     msg = refusal(csv_bytes(bad), key)
-    assert "1 predictions are not class labels (e.g. 11 on line 3)" in msg
+    assert "1 prediction is not a class label (e.g. 11 on line 3)" in msg
     assert "expected one of 0, 1, 2" in msg
 
 

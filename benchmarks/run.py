@@ -1,0 +1,32 @@
+"""`make bench`: run every benchmarks/bench_*.py in turn; each writes benchmarks/results/*.json.
+
+    python -m benchmarks.run [NAME ...]     (e.g. `python -m benchmarks.run scoring`)
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv=None):
+    names = (argv if argv is not None else sys.argv[1:]) or sorted(
+        p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py"))
+    failed = []
+    for name in names:
+        print(f"== {name}", flush=True)
+        t = time.perf_counter()
+        try:
+            importlib.import_module(f"benchmarks.bench_{name}").main([])
+        except Exception as exc:  # noqa: BLE001 - report every benchmark, then fail at the end
+            print(f"!! {name} failed: {exc!r}", flush=True)
+            failed.append(name)
+        print(f"== {name} took {time.perf_counter() - t:.1f}s", flush=True)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
