@@ -283,7 +283,7 @@ def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview)
     col_i = re.search(r"column #(\d+)", msg)
     col = header[int(col_i.group(1))] if col_i and int(col_i.group(1)) < len(header) else None
     if col in header and not row:
-        line = _first_bad_line(buf, header.index(col), int if col == key.id_column and
+        line = _first_bad_line(buf, header.index(col), _int64 if col == key.id_column and
                                key.int_ids else float)
         where = f"line {line}" if line else where
     if col == key.id_column:
@@ -310,6 +310,13 @@ def _records(buf: memoryview):
 def _first_ragged_line(buf: memoryview, width: int) -> int | None:
     """The line of the first record with another field count."""
     return next((n for n, fields in _records(buf) if len(fields) != width), None)
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -2**63 <= value < 2**63:
+        raise ValueError(text)
+    return value
 
 
 def _first_bad_line(buf: memoryview, column: int, convert) -> int | None:
