@@ -1,0 +1,332 @@
+"""`harness demo`: the whole product in a few minutes, on a laptop, offline.
+
+1. a home (temporary unless given), ``digits`` and ``fertility`` prepared with a
+   deadline a week from now (so the demo never depends on today's date);
+2. a real server (FastAPI + uvicorn, SQLite) on a free loopback port;
+3. a generated roster imported; the baseline presets trained and added as
+   baseline rows;
+4. a simulated class (:mod:`harness.classroom`): every student a real HTTP
+   client with its own token and strategy;
+5. the reveal, both boards side by side with rank changes, and the headline:
+   how the public-board tuners fared against the validation users in private;
+6. the overfitting labs at small settings, and a static HTML report.
+
+Every number printed is computed in this run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .baselines import BaselineConfig, preset_config, train_baseline
+from .classroom import Classroom, Pool, assign_strategies, read_tokens, roster, validation_scores
+from .home import find_spec_path
+from .service import Harness
+from .shakeup import compute_shakeup
+from .splits import prepare
+
+DEMO_RULES = {"daily_limit": 40, "final_selections": 2}
+
+
+@dataclass
+class DemoResult:
+    home: Path
+    url: str
+    report: Path
+    boards: dict = field(default_factory=dict)
+    headline: dict = field(default_factory=dict)
+    students: list = field(default_factory=list)
+
+
+def demo_spec(slug: str, folder: Path, now: datetime) -> Path:
+    """A copy of a built-in competition whose deadline is a week from ``now``.
+
+    The demo's class also gets a larger daily limit (DEMO_RULES), so the
+    public-board tuners can show their habit within one simulated day.
+    """
+    src = find_spec_path(slug)
+    dst = folder / slug
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    text = (dst / "competition.toml").read_text()
+    deadline = (now + timedelta(days=7)).replace(microsecond=0).isoformat()
+    text = re.sub(r'(?m)^deadline = .*$', f'deadline = "{deadline}"', text)
+    for key, value in DEMO_RULES.items():
+        text = re.sub(rf'(?m)^{key} = .*$', f"{key} = {value}", text)
+    (dst / "competition.toml").write_text(text)
+    return dst
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BackgroundServer:
+    """``harness serve`` in a thread of this process, on a free loopback port."""
+
+    def __init__(self, harness: Harness, port: int | None = None):
+        import uvicorn
+
+        from .server.app import create_app
+
+        self.port = port or free_port()
+        config = uvicorn.Config(create_app(harness), host="127.0.0.1", port=self.port,
+                                log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the demo server did not start on {self.url}")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def candidate_configs(slug: str, k: int, seed: int) -> list[tuple[str, BaselineConfig]]:
+    """``k`` quick configurations a student might try (cheap models, varied settings)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(k):
+        kind = rng.choice(["linear", "mlp"], p=[0.4, 0.6])
+        if kind == "linear":
+            wd = float(10 ** rng.uniform(-4, 0.5))
+            out.append((f"linear wd={wd:.0e}", BaselineConfig(model="linear", weight_decay=wd,
+                                                               seed=i)))
+        else:
+            width = int(rng.choice([32, 64, 128]))
+            epochs = int(rng.choice([8, 12, 16]))
+            dropout = float(rng.choice([0.0, 0.1, 0.3]))
+            out.append((f"mlp {width} ep={epochs} do={dropout}",
+                        BaselineConfig(model="mlp", hidden=(width,), epochs=epochs,
+                                       dropout=dropout, batch_size=64, seed=i)))
+    return out
+
+
+def build_pool(prepared, k: int, seed: int, tick=None) -> Pool:
+    """Train the class's candidate models once; students draw from them."""
+    names, val, test = [], [], []
+    for name, cfg in candidate_configs(prepared.spec.slug, k, seed):
+        result = train_baseline(prepared, cfg, progress=False)
+        names.append(name)
+        val.append(result.predict(prepared.validation))
+        test.append(result.predict(prepared.test))
+        if tick:
+            tick()
+    val_arr, test_arr = np.stack(val, axis=1), np.stack(test, axis=1)
+    y_val = prepared.validation[prepared.spec.data.target].to_numpy()
+    metric = prepared.spec.metric
+    return Pool(names, val_arr, test_arr, validation_scores(val_arr, y_val, metric),
+                metric.greater_is_better, prepared.test[prepared.spec.data.id_column].to_numpy(),
+                prepared.spec.data.id_column, prepared.spec.data.target)
+
+
+def headline(shake, strategies: dict[str, str], greater_is_better: bool) -> dict:
+    """Mean public and private score, optimism and private rank per strategy.
+
+    ``shake`` is a :class:`harness.shakeup.Shakeup`; optimism is how much better the
+    public board looked than the private one (in the metric's good direction).
+    """
+    sign = 1 if greater_is_better else -1
+    frame = pd.DataFrame([{"team": m.team, "public": m.public_score, "private": m.private_score,
+                           "private_rank": m.private_rank, "rank_change": m.change}
+                          for m in shake.moves])
+    frame["strategy"] = frame.team.map(strategies)
+    frame = frame.dropna(subset=["strategy", "public", "private"])
+    frame["optimism"] = sign * (frame.public - frame.private)
+    g = frame.groupby("strategy").agg(teams=("team", "size"), public=("public", "mean"),
+                                      private=("private", "mean"),
+                                      optimism=("optimism", "mean"),
+                                      private_rank=("private_rank", "mean"),
+                                      rank_change=("rank_change", "mean"))
+    return {k: {c: float(v) for c, v in row.items()} for k, row in g.iterrows()}
+
+
+def make_home(home: str | Path | None) -> Path:
+    if home is not None:
+        return Path(home).resolve()
+    return Path(tempfile.mkdtemp(prefix="harness-demo-")) / "home"
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None = None,
+             serve: bool = False, seed: int = 0, candidates: int = 24, labs: bool = True,
+             console=None) -> DemoResult:
+    """Run the simulated class end to end. See the module docstring.
+
+    Parameters
+    ----------
+    students : int
+        Teams in the generated roster.
+    minutes : float
+        Spread the class's submissions over this many minutes of wall time (0 = as
+        fast as the server answers), e.g. to watch the board fill up with ``serve``.
+    home : path, optional
+        Keep everything here instead of a temporary folder.
+    serve : bool
+        Keep the server running at the end (until Ctrl-C).
+    seed : int
+        Seeds the roster, the strategies and the candidates.
+    candidates : int
+        Candidate models trained for the class to draw from.
+    labs : bool
+        Also run the overfitting labs at small settings.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .demo_report import print_boards, write_demo_report
+
+    # a projector-wide table even when the output is a pipe or a CI log
+    console = console or Console(width=max(Console().width, 110))
+    home = make_home(home)
+    specs_dir = home.parent / "demo-specs" if home.parent != home else home / "specs"
+    specs_dir.mkdir(parents=True, exist_ok=True)
+    start = now_utc()
+    console.print(f"[bold]harness demo[/] — {students} simulated teams, seed {seed}, home {home}")
+
+    harness = Harness(home)
+    prepared = {}
+    for slug in ("digits", "fertility"):
+        folder = specs_dir / slug
+        if not folder.exists():
+            demo_spec(slug, specs_dir, start)
+        prepared[slug] = prepare(folder, home, force=True)
+    digits = prepared["digits"]
+    console.print(f"prepared digits ({digits.manifest['rows']}) and fertility; "
+                  f"demo rules: {DEMO_RULES}")
+
+    tokens_csv = home / "roster.csv"
+    roster(students, seed).to_csv(tokens_csv, index=False)
+    tokens = read_tokens(harness.import_roster(tokens_csv))
+    strategies = dict(zip(tokens, assign_strategies(list(tokens), seed)))
+
+    baseline_results = {}
+    with BackgroundServer(harness) as server:
+        console.print(f"server on {server.url} (SQLite at {home / 'harness.db'})")
+        with Progress(console=console, transient=False) as bar:
+            task = bar.add_task("baselines", total=4)
+            for slug, names in (("digits", ("simple", "strong")), ("fertility", ("simple",
+                                                                                 "strong"))):
+                for name in names:
+                    res = train_baseline(prepared[slug], preset_config(slug, name),
+                                         progress=False)
+                    out = home / "baselines" / slug / f"{name}.csv"
+                    res.write(out)
+                    harness.add_baseline(slug, name, out.read_bytes(),
+                                         message=f"{name} preset")
+                    baseline_results[(slug, name)] = (res, out.with_suffix(".png"))
+                    bar.advance(task)
+            task = bar.add_task("candidate models", total=candidates)
+            pool = build_pool(digits, candidates, seed, tick=lambda: bar.advance(task))
+            classroom = Classroom(server.url, "digits", pool, home / "students",
+                                  classification=True)
+            roster_students = classroom.enrol(tokens, [strategies[t] for t in tokens], seed)
+            expected = sum(_expected_uploads(s.strategy, classroom) for s in roster_students)
+            task = bar.add_task("class submitting", total=expected)
+            pace = (minutes * 60 / max(expected, 1)) if minutes else 0.0
+
+            def tick():
+                bar.advance(task)
+                if pace:
+                    time.sleep(pace)
+
+            classroom.run(roster_students, on_submit=tick)
+            bar.update(task, completed=expected)
+
+        for s in roster_students:
+            console.print(f"  {s.team:22} {s.strategy:13} seed {s.seed:>10}  {s.note}"
+                          + (f"  ({s.refused} refused by the daily limit)" if s.refused else ""))
+        public_before = harness.leaderboard("digits", "public")
+        harness.reveal("digits")
+        boards = {"public": harness.leaderboard("digits", "public"),
+                  "private": harness.leaderboard("digits", "private")}
+        shake = compute_shakeup(boards["public"], boards["private"])
+        print_boards(console, shake, strategies)
+        head = headline(shake, strategies, digits.spec.metric.greater_is_better)
+        _print_headline(console, head)
+
+        lab_numbers = _run_labs(home, console) if labs else {}
+        report = write_demo_report(home / "report", shake=shake, headline=head,
+                                   strategies=strategies, students=roster_students,
+                                   public_before=public_before,
+                                   baselines=baseline_results, labs=lab_numbers,
+                                   seed=seed, started=start)
+        console.print(f"\nreport: [bold]{report}[/]")
+        result = DemoResult(home, server.url, report, boards, head, roster_students)
+        if serve:
+            console.print(f"board: [bold]{server.url}/competitions/digits[/]  (Ctrl-C to stop)")
+            try:
+                while server.thread.is_alive():
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                pass
+    return result
+
+
+def _expected_uploads(strategy: str, classroom: Classroom) -> int:
+    return {"public-tuner": classroom.per_student, "validation": 3, "forgetful": 3,
+            "ensemble": 2, "prober": classroom.probe_queries + 2}[strategy]
+
+
+def _print_headline(console, head: dict) -> None:
+    t, v = head.get("public-tuner"), head.get("validation")
+    console.print("\n[bold]Headline[/] (digits, accuracy; optimism = public - private):")
+    for name, row in sorted(head.items(), key=lambda kv: kv[1]["private_rank"]):
+        console.print(f"  {name:13} {int(row['teams']):>3} teams  public {row['public']:.4f}  "
+                      f"private {row['private']:.4f}  optimism {row['optimism']:+.4f}  "
+                      f"mean private rank {row['private_rank']:.1f} "
+                      f"(moved {row['rank_change']:+.1f})")
+    if t and v:
+        verdict = ("the validation users did better in private"
+                   if v["private"] > t["private"] else
+                   "the public-board tuners were not worse in private this time")
+        console.print(f"  => tuners' public board promised {t['optimism']:+.4f} more than they "
+                      f"got; validation users {v['optimism']:+.4f}; {verdict} "
+                      f"({v['private']:.4f} vs {t['private']:.4f}).")
+
+
+def _run_labs(home: Path, console) -> dict:
+    """The overfitting labs at small settings; their headline numbers."""
+    from .lab import attack
+
+    out = {}
+    t = time.perf_counter()
+    prepared = prepare(find_spec_path("noise-binary"), home, force=True)
+    from .scoring import AnswerKey
+
+    runs = attack.run_attack(AnswerKey.from_prepared(prepared), queries=200, repeats=2)
+    summary = attack.summarize(runs)
+    out["attack"] = summary.to_dict(orient="records")
+    console.print(f"\n[bold]Lab: boosting attack[/] on noise-binary (200 queries, 2 repeats, "
+                  f"{time.perf_counter() - t:.1f}s)")
+    console.print(summary.to_string(index=False))
+    return out
