@@ -16,7 +16,6 @@ Every number printed is computed in this run.
 
 from __future__ import annotations
 
-import re
 import shutil
 import socket
 import tempfile
@@ -34,6 +33,7 @@ from .classroom import Classroom, Pool, assign_strategies, read_tokens, roster, 
 from .home import find_spec_path
 from .service import Harness
 from .shakeup import compute_shakeup
+from .spec import set_rules
 from .splits import prepare
 
 DEMO_RULES = {"daily_limit": 40, "final_selections": 2}
@@ -59,11 +59,8 @@ def demo_spec(slug: str, folder: Path, now: datetime) -> Path:
     dst = folder / slug
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
     text = (dst / "competition.toml").read_text()
-    deadline = (now + timedelta(days=7)).replace(microsecond=0).isoformat()
-    text = re.sub(r'(?m)^deadline = .*$', f'deadline = "{deadline}"', text)
-    for key, value in DEMO_RULES.items():
-        text = re.sub(rf'(?m)^{key} = .*$', f"{key} = {value}", text)
-    (dst / "competition.toml").write_text(text)
+    deadline = (now + timedelta(days=7)).replace(microsecond=0)
+    (dst / "competition.toml").write_text(set_rules(text, deadline=deadline, **DEMO_RULES))
     return dst
 
 

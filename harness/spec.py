@@ -136,6 +136,35 @@ def load_spec(path: str | Path, options: dict[str, Any] | None = None) -> Compet
     return parse_spec(doc, folder=path.parent, raw=text, source=path)
 
 
+def set_rules(text: str, **values) -> str:
+    """A competition.toml text with ``[rules]`` keys set (replaced or added), rest untouched.
+
+    For tools that derive a competition from another (the demo moves the deadline
+    a week ahead so it never depends on today's date).
+    """
+    for key, value in values.items():
+        line = f"{key} = {_toml_value(value)}"
+        pattern = re.compile(rf"(?m)^{re.escape(key)}\s*=.*$")
+        rules = re.search(r"(?m)^\[rules\]\s*$", text)
+        if rules and pattern.search(text, rules.end()):
+            text = text[:rules.end()] + pattern.sub(line, text[rules.end():], count=1)
+        elif rules:
+            text = text[:rules.end()] + "\n" + line + text[rules.end():]
+        else:
+            text = text.rstrip("\n") + f"\n\n[rules]\n{line}\n"
+    return text
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return f'"{value.isoformat()}"'
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
+
+
 def _get(table: dict, key: str, prefix: str, kind, default=..., source=None):
     full = f"{prefix}.{key}" if prefix else key
     if key not in table:

@@ -109,3 +109,15 @@ def test_invalid_toml(tmp_path):
     (tmp_path / "competition.toml").write_text("slug = \n")
     with pytest.raises(SpecError, match="not valid TOML"):
         load_spec(tmp_path)
+
+
+def test_set_rules_replaces_or_adds_keys():
+    from harness.spec import set_rules
+
+    text = (competitions_root() / "digits" / "competition.toml").read_text()
+    out = set_rules(text, deadline="2099-01-01T00:00:00+00:00", daily_limit=9)
+    doc = __import__("tomllib").loads(out)
+    assert doc["rules"]["deadline"] == "2099-01-01T00:00:00+00:00"
+    assert doc["rules"]["daily_limit"] == 9
+    assert out.replace("daily_limit = 9", "daily_limit = 5").count("\n") == text.count("\n") + 1
+    assert set_rules("slug = \"x\"\n", final_selections=1).endswith("[rules]\nfinal_selections = 1\n")

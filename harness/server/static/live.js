@@ -1,0 +1,34 @@
+// Deadline countdowns and the board's self-refresh (no framework, no network but this server).
+(function () {
+  "use strict";
+  function pad(n) { return String(n).padStart(2, "0"); }
+  function tick() {
+    document.querySelectorAll(".countdown[data-deadline]").forEach(function (el) {
+      var left = Math.floor((Date.parse(el.dataset.deadline) - Date.now()) / 1000);
+      if (isNaN(left)) { return; }
+      if (left <= 0) { el.textContent = "deadline passed"; el.classList.add("over"); return; }
+      var d = Math.floor(left / 86400), h = Math.floor(left / 3600) % 24,
+          m = Math.floor(left / 60) % 60, s = left % 60;
+      el.textContent = (d ? d + "d " : "") + pad(h) + ":" + pad(m) + ":" + pad(s) + " left";
+      el.classList.toggle("soon", left < 3600);
+    });
+  }
+  function refresh() {
+    // swap the page's <main> for a fresh copy; the scroll position stays where it is
+    fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
+        var live = document.getElementById("live");
+        if (fresh && live) { live.innerHTML = fresh.innerHTML; tick(); }
+      })
+      .catch(function () { /* the server may restart; try again next time */ });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    setInterval(tick, 1000);
+    var every = parseInt(document.body.dataset.refresh || "0", 10);
+    if (every > 0) { setInterval(refresh, every * 1000); }
+  });
+})();

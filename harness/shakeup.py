@@ -1,0 +1,195 @@
+"""The shake-up: how the final (private) standings differ from the public board.
+
+Pure: takes the leaderboard dicts the service returns (``{"rows": [{"rank", "team",
+"score", "baseline", ...}]}``) and imports no server or database, so the pages and the
+demo's static report share it.
+
+Ranks here are positions among teams only: baselines are drawn as reference lines and
+never take a team's place, so a baseline sitting between two teams does not count as a
+rank change.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Move:
+    """One team's place on both boards.
+
+    ``change`` is ``public_rank - private_rank``: positive when the team rose on the
+    private board, negative when it fell, None when it is missing from a board.
+    """
+
+    team: str
+    public_rank: int | None
+    private_rank: int | None
+    public_score: float | None
+    private_score: float | None
+
+    @property
+    def change(self) -> int | None:
+        if self.public_rank is None or self.private_rank is None:
+            return None
+        return self.public_rank - self.private_rank
+
+
+@dataclass(frozen=True)
+class Shakeup:
+    """Every team's move, sorted by private rank (teams missing there come last)."""
+
+    moves: tuple[Move, ...]
+    baselines: tuple[dict, ...]    # {"team", "public_score", "private_score"}
+
+    def risers(self, n: int = 3) -> list[Move]:
+        """The ``n`` teams that climbed the most (only teams that did climb)."""
+        up = [m for m in self.moves if m.change is not None and m.change > 0]
+        return sorted(up, key=lambda m: (-m.change, m.private_rank))[:n]
+
+    def fallers(self, n: int = 3) -> list[Move]:
+        """The ``n`` teams that dropped the most (only teams that did drop)."""
+        down = [m for m in self.moves if m.change is not None and m.change < 0]
+        return sorted(down, key=lambda m: (m.change, m.private_rank))[:n]
+
+
+def _team_places(board: dict) -> dict[str, tuple[int, float | None]]:
+    """team -> (rank among teams, score), in the board's order (which breaks ties)."""
+    places: dict[str, tuple[int, float | None]] = {}
+    for row in board.get("rows", []):
+        if row.get("baseline"):
+            continue
+        places.setdefault(row["team"], (len(places) + 1, row.get("score")))
+    return places
+
+
+def _baseline_scores(board: dict) -> dict[str, float | None]:
+    return {row["team"]: row.get("score") for row in board.get("rows", []) if row.get("baseline")}
+
+
+def compute_shakeup(public: dict, private: dict) -> Shakeup:
+    """Each team's public and private rank and the change between them.
+
+    Parameters
+    ----------
+    public, private : dict
+        Leaderboards as :meth:`harness.service.Harness.leaderboard` returns them; rows
+        in rank order, baseline rows marked ``baseline=True``.
+
+    Returns
+    -------
+    Shakeup
+        Moves sorted by private rank, then the teams only on the public board.
+
+    Examples
+    --------
+    >>> pub = {"rows": [{"team": "a", "score": 0.9}, {"team": "b", "score": 0.8}]}
+    >>> prv = {"rows": [{"team": "b", "score": 0.85}, {"team": "a", "score": 0.7}]}
+    >>> [(m.team, m.change) for m in compute_shakeup(pub, prv).moves]
+    [('b', 1), ('a', -1)]
+    """
+    pub, prv = _team_places(public), _team_places(private)
+    teams = sorted(set(pub) | set(prv),
+                   key=lambda t: (prv[t][0] if t in prv else len(prv) + pub[t][0]))
+    moves = tuple(Move(team=t,
+                       public_rank=pub[t][0] if t in pub else None,
+                       private_rank=prv[t][0] if t in prv else None,
+                       public_score=pub[t][1] if t in pub else None,
+                       private_score=prv[t][1] if t in prv else None) for t in teams)
+    pub_base, prv_base = _baseline_scores(public), _baseline_scores(private)
+    baselines = tuple({"team": name, "public_score": pub_base.get(name),
+                       "private_score": prv_base.get(name)}
+                      for name in list(pub_base) + [n for n in prv_base if n not in pub_base])
+    return Shakeup(moves, baselines)
+
+
+def shakeup_plot(shakeup: Shakeup, *, metric: str = "score", greater_is_better: bool = True,
+                 title: str = "", path: str | Path | None = None) -> bytes:
+    """The public-vs-private score plot as a PNG.
+
+    Each team is a point (public score across, private score up), coloured by whether it
+    rose or fell; the diagonal is "same score on both boards"; each baseline is a pair of
+    dashed lines at its public (vertical) and private (horizontal) score, so the teams
+    that beat it on each board sit on the better side of its lines. The axes frame the
+    teams; the legend gives every baseline's (public / private) score, also one that lies
+    outside the frame.
+
+    Parameters
+    ----------
+    shakeup : Shakeup
+        From :func:`compute_shakeup`.
+    metric : str
+        The metric's name, for the axis labels.
+    greater_is_better : bool
+        The metric's direction (said in the axis labels).
+    title : str
+        The plot's title.
+    path : str or Path, optional
+        Also write the PNG here.
+
+    Returns
+    -------
+    bytes
+        The PNG file's bytes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 6.4), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    colours = {"up": "#1a9850", "down": "#d73027", "same": "#4c72b0"}
+    points = [m for m in shakeup.moves
+              if m.public_score is not None and m.private_score is not None]
+    # the axes frame the teams; a baseline far below them (a constant model) would squash
+    # them into a corner, so such a line stays off-plot and is named in the legend
+    values = [v for m in points for v in (m.public_score, m.private_score)]
+    if not values:
+        values = [v for b in shakeup.baselines for v in (b["public_score"], b["private_score"])
+                  if v is not None]
+    middle = (min(m.public_score for m in points) + max(m.public_score for m in points)) / 2 \
+        if points else 0.0
+    for m in points:
+        kind = "same" if not m.change else ("up" if m.change > 0 else "down")
+        ax.scatter(m.public_score, m.private_score, s=70, color=colours[kind], zorder=3,
+                   edgecolor="white", linewidth=0.8)
+        arrow = "" if not m.change else (f" ▲{m.change}" if m.change > 0 else f" ▼{-m.change}")
+        right = m.public_score > middle     # labels point inwards so none leaves the frame
+        ax.annotate(f"{m.team}{arrow}", (m.public_score, m.private_score), fontsize=9,
+                    xytext=(-6 if right else 6, 4), textcoords="offset points",
+                    ha="right" if right else "left", color="#222222")
+    if values:
+        lo, hi = min(values), max(values)
+        pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
+        lo, hi = lo - pad, hi + pad
+        ax.plot([lo, hi], [lo, hi], color="#999999", linewidth=1, zorder=1,
+                label="same score on both boards")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+    palette = ["#7b3294", "#e08214", "#008837", "#2166ac", "#b2182b", "#555555"]
+    for i, b in enumerate(shakeup.baselines):
+        colour = palette[i % len(palette)]
+        if b["public_score"] is not None:
+            ax.axvline(b["public_score"], color=colour, linestyle="--", linewidth=1.2, zorder=2)
+        if b["private_score"] is not None:
+            ax.axhline(b["private_score"], color=colour, linestyle="--", linewidth=1.2, zorder=2)
+        shown = " / ".join("–" if v is None else f"{v:.4g}"
+                           for v in (b["public_score"], b["private_score"]))
+        ax.plot([], [], color=colour, linestyle="--", label=f"baseline {b['team']} ({shown})")
+    better = "higher is better" if greater_is_better else "lower is better"
+    ax.set_xlabel(f"public {metric} ({better})")
+    ax.set_ylabel(f"private {metric} ({better})")
+    ax.set_title(title or "Public vs private score")
+    ax.grid(True, alpha=0.3)
+    for kind, label in (("up", "rose"), ("down", "fell"), ("same", "kept its place")):
+        ax.scatter([], [], color=colours[kind], label=label)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    data = buffer.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data

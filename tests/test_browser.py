@@ -1,0 +1,196 @@
+"""The pages in a real browser: headless Debian chromium (Playwright) on a live `harness serve`.
+
+One class's afternoon, in order: the board is on the projector; a team logs in, uploads,
+sees its score and a refused file's error; the projector's board updates by itself; the
+team selects its finals; the teacher reveals with the CLI; the projector shows the
+shake-up. Screenshots of each page go to tests/artifacts/ for a reviewer.
+
+Skipped, with the reason, when /usr/bin/chromium or Playwright is missing
+(`make test` installs chromium first: tests/install_browser.sh).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.scoring import AnswerKey, round_public, score
+from harness.service import Harness
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run"]
+SLUG = "digits"
+EVIL = "<script>alert(1)</script>"
+TIMEOUT_MS = 20_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="no /usr/bin/chromium: run `make browser` (apt-get install "
+                              "chromium) to run the browser tests"),
+]
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install -e '.[dev]')")
+
+
+@pytest.fixture(scope="module")
+def classroom(classroom_home, tmp_path_factory, make_predictions):
+    """A copy of the classroom home with two teams, two baselines and one rival entry."""
+    home = tmp_path_factory.mktemp("browser") / "home"
+    shutil.copytree(classroom_home, home)
+    h = Harness(home)
+    _, evil_token = h.add_team(EVIL, ["Mallory"])
+    rival, _ = h.add_team("rivals")
+    # rivals lead the public board but not the private one: a shake-up to show
+    h.submit(SLUG, rival, make_predictions(home, SLUG, 0.97, 0.62, seed=11), "probing")
+    h.add_baseline(SLUG, "logistic regression", make_predictions(home, SLUG, 0.88, 0.87, seed=12))
+    h.add_baseline(SLUG, "constant", make_predictions(home, SLUG, 0.1, 0.1, seed=13))
+    h.close_connections()
+    return {"home": home, "token": evil_token}
+
+
+@pytest.fixture(scope="module")
+def server(classroom, start_server):
+    return start_server(classroom["home"])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def watch(page, problems: list) -> None:
+    """Collect what must never happen: a script dialog (XSS), console errors (CSP, 404s)."""
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    def console(message):
+        # the refused upload's page answers 400 by design; anything else is a problem
+        url = message.location.get("url", "")
+        if message.type == "error" and not ("status of 400" in message.text
+                                            and re.search(r"/submit\?csrf=", url)):
+            problems.append(f"console: {message.text} ({url})")
+
+    page.on("console", console)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+
+def test_a_class_from_first_upload_to_the_shakeup(server, browser, classroom, make_predictions,
+                                                 tmp_path):
+    home, token = classroom["home"], classroom["token"]
+    key = AnswerKey.from_prepared(Harness(home).prepared(SLUG))
+    problems: list[str] = []
+    expect = sync_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+
+    # the projector: its own browser context (no login), refreshing every 2 s
+    wall = browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
+    watch(wall, problems)
+    wall.goto(server.url + "/")
+    expect(wall.get_by_test_id("competition-card")).to_contain_text("Handwritten digits")
+    ticking = re.compile(r"\d+d \d\d:\d\d:\d\d left")
+    expect(wall.locator(".countdown").first).to_contain_text(ticking)
+    shot(wall, "01-index")
+    wall.goto(server.url + f"/competitions/{SLUG}")
+    expect(wall.get_by_test_id("rules")).to_contain_text("2099-06-30 18:00 (Asia/Taipei)")
+    shot(wall, "02-competition")
+    wall.goto(server.url + f"/competitions/{SLUG}?projector=1&refresh=2")
+    board = wall.get_by_test_id("public-board")
+    expect(board).to_contain_text("rivals")
+    expect(board).not_to_contain_text(EVIL)
+    expect(board.locator("tr.baseline")).to_have_count(2)
+    shot(wall, "03-projector-before")
+
+    # a student: logs in with the token, once
+    student = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    watch(student, problems)
+    student.goto(server.url + f"/competitions/{SLUG}/submit")
+    shot(student, "04-login")
+    student.fill("#token", token)
+    student.get_by_role("button", name="Log in").click()
+    expect(student.get_by_test_id("whoami")).to_have_text(f"team {EVIL}")
+    cookies = {c["name"]: c for c in student.context.cookies()}
+    assert cookies["harness_token"]["httpOnly"] and cookies["harness_token"]["sameSite"] == "Strict"
+    assert "harness_token" not in student.evaluate("document.cookie")
+
+    # upload: the score appears, the same the scorer gives
+    first = make_predictions(home, SLUG, 0.93, 0.9, seed=21)
+    path = tmp_path / "first.csv"
+    path.write_bytes(first)
+    student.set_input_files("#file", str(path))
+    student.fill("#message", "<b>cnn</b> + augmentation")
+    student.get_by_role("button", name="Submit").click()
+    shown = f"{round_public(score(first, key).public, 5):.5f}"
+    expect(student.get_by_test_id("result-score")).to_have_text(shown)
+    expect(student.get_by_test_id("history")).to_contain_text("<b>cnn</b> + augmentation")
+    shot(student, "05-submitted")
+
+    # a broken file: the error is shown and nothing counts
+    broken = tmp_path / "broken.csv"
+    broken.write_text("id,label\n0,3\n")
+    student.set_input_files("#file", str(broken))
+    student.get_by_role("button", name="Submit").click()
+    expect(student.get_by_test_id("upload-error")).to_contain_text("does not count")
+    shot(student, "06-upload-error")
+
+    # the projector's board updates by itself (no reload by the test)
+    mine = board.locator("tr.team-row", has_text=EVIL)
+    expect(mine).to_contain_text(shown)
+    expect(mine).to_have_class(re.compile(r"\bteam-row\b"))
+    expect(board.locator("tr.team-row").first).to_contain_text("rivals")
+    shot(wall, "07-projector-updated")
+
+    # finals: a second upload, then tick the first one only
+    second = tmp_path / "second.csv"
+    second.write_bytes(make_predictions(home, SLUG, 0.94, 0.5, seed=22))
+    student.set_input_files("#file", str(second))
+    student.fill("#message", "tuned on the public board")
+    student.get_by_role("button", name="Submit").click()
+    expect(student.get_by_test_id("result-score")).to_be_visible()
+    boxes = student.locator('input[name="submission_id"]')
+    expect(boxes).to_have_count(2)
+    boxes.nth(0).uncheck()      # newest first: the tuned one
+    boxes.nth(1).check()
+    student.get_by_test_id("save-selection").click()
+    expect(student.get_by_test_id("selection-saved")).to_be_visible()
+    expect(student.locator('input[name="submission_id"]').nth(1)).to_be_checked()
+    expect(student.locator('input[name="submission_id"]').nth(0)).not_to_be_checked()
+    assert "Private" not in student.get_by_test_id("history").inner_text()
+    shot(student, "08-finals")
+
+    # the teacher reveals with the CLI; the projector shows the shake-up by itself
+    harness_cli = str(Path(sys.executable).with_name("harness"))
+    subprocess.run([harness_cli, "reveal", SLUG, "--home", str(home)], check=True,
+                   capture_output=True)
+    expect(wall.get_by_test_id("shakeup")).to_be_visible()
+    private = wall.get_by_test_id("private-board")
+    # the selected honest file wins the private board; the public leader falls
+    expect(private.locator("tr.team-row").first).to_contain_text(EVIL)
+    expect(private.locator("tr.team-row").first.locator(".move")).to_have_class(re.compile("up"))
+    expect(wall.get_by_test_id("fallers")).to_contain_text("rivals")
+    plot = wall.get_by_test_id("shakeup-plot")
+    expect(plot).to_be_visible()
+    plot.evaluate("img => img.decode()")      # resolves once the PNG has loaded and decoded
+    assert plot.evaluate("img => img.naturalWidth") > 600
+    shot(wall, "09-shakeup-projector")
+    student.goto(server.url + f"/competitions/{SLUG}")
+    expect(student.get_by_test_id("risers")).to_contain_text(EVIL)
+    shot(student, "10-shakeup")
+    student.goto(server.url + f"/competitions/{SLUG}/submit")
+    expect(student.get_by_test_id("history")).to_contain_text("Private")
+    shot(student, "11-history-revealed")
+
+    assert problems == []

@@ -1,0 +1,344 @@
+"""The HTML pages (harness/server/pages.py) through FastAPI's TestClient on the real app.
+
+Covers what each page shows, the login cookie, CSRF on every POST, escaping of user
+text, and secrecy: nothing private before the reveal, a team sees only its own history.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from harness.errors import ForbiddenError
+from harness.scoring import AnswerKey, round_public, score
+from harness.server.app import create_app
+from harness.service import Harness
+
+SLUG = "digits"
+EVIL = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def h(classroom_home, tmp_path):
+    """A Harness on a fresh copy of the prepared classroom (its own SQLite database)."""
+    home = tmp_path / "home"
+    shutil.copytree(classroom_home, home)
+    harness = Harness(home)
+    yield harness
+    harness.close_connections()
+
+
+@pytest.fixture
+def client(h):
+    with TestClient(create_app(h)) as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html) or \
+        re.search(r'csrf=([0-9a-f]+)', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def login(client, token) -> None:
+    page = client.get(f"/competitions/{SLUG}/submit")
+    r = client.post(f"/competitions/{SLUG}/login",
+                    data={"token": token, "csrf": csrf_of(page.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+def upload(client, data: bytes, message="try"):
+    page = client.get(f"/competitions/{SLUG}/submit")
+    token = re.search(r'submit\?csrf=([0-9a-f]+)', page.text).group(1)
+    return client.post(f"/competitions/{SLUG}/submit?csrf={token}",
+                       files={"file": ("preds.csv", data, "text/csv")},
+                       data={"message": message})
+
+
+def rows_of(html: str, testid: str) -> list[str]:
+    """The team cell texts of one board table, in order."""
+    table = re.search(rf'data-testid="{testid}">(.*?)</table>', html, re.S).group(1)
+    return [re.sub(r"<[^>]+>", "", cell).split("\n")[0].strip()
+            for cell in re.findall(r'<td class="teamcol">(.*?)</td>', table, re.S)]
+
+
+# ---------------------------------------------------------------- overview pages
+
+
+def test_index_lists_competitions_with_countdown_and_teams(client, h, make_predictions):
+    team, _ = h.add_team("owls")
+    h.submit(SLUG, team, make_predictions(h.home, SLUG, 0.9, 0.9))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "Handwritten digits" in page.text and 'href="/competitions/digits"' in page.text
+    assert re.search(r'data-testid="teams">1<', page.text)
+    deadline = re.search(r'data-deadline="([^"]+)"', page.text).group(1)
+    assert datetime.fromisoformat(deadline) == datetime.fromisoformat("2099-06-30T10:00:00+00:00")
+    assert "2099-06-30 18:00 (Asia/Taipei)" in page.text
+
+
+def test_competition_page_shows_rules_files_and_the_public_board(client, h, make_predictions):
+    key = AnswerKey.from_prepared(h.prepared(SLUG))
+    a, _ = h.add_team("owls")
+    b, _ = h.add_team(EVIL)
+    files = {"owls": make_predictions(h.home, SLUG, 0.8, 0.9, seed=1),
+             EVIL: make_predictions(h.home, SLUG, 0.95, 0.7, seed=2)}
+    h.submit(SLUG, a, files["owls"])
+    h.submit(SLUG, a, make_predictions(h.home, SLUG, 0.5, 0.5, seed=3))
+    h.submit(SLUG, b, files[EVIL])
+    h.add_baseline(SLUG, "middle", make_predictions(h.home, SLUG, 0.9, 0.9, seed=4))
+    page = client.get(f"/competitions/{SLUG}")
+    assert page.status_code == 200
+    html = page.text
+    for words in ("accuracy", "higher is better", "2099-06-30 18:00 (Asia/Taipei)",
+                  "5 submissions", "midnight Asia/Taipei", "Final selections"):
+        assert words in html
+    for name in ("train.csv", "validation.csv", "test.csv", "sample_submission.csv"):
+        assert f'href="/competitions/{SLUG}/files/{name}"' in html
+    # baseline placed by score between the two teams, marked, without a rank
+    assert rows_of(html, "public-board") == [f"&lt;script&gt;alert(1)&lt;/script&gt;",
+                                             "middle baseline", "owls"]
+    assert re.search(r'<tr class="baseline">\s*<td class="rank">&mdash;', html)
+    # the best public score as shown (rounded), the entry count
+    best = round_public(score(files["owls"], key).public, 5)
+    assert f"{best:.5f}" in html
+    assert re.search(r'<td class="num entries">2</td>', html)
+    # user text escaped, never raw
+    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'data-refresh="30"' in html
+
+
+def test_projector_mode_and_refresh_setting(client):
+    html = client.get(f"/competitions/{SLUG}?projector=1&refresh=5").text
+    assert '<body class="projector" data-refresh="5">' in html
+    assert 'data-testid="rules"' not in html and 'data-testid="public-board"' in html
+    assert "data-refresh" not in client.get(f"/competitions/{SLUG}?refresh=0").text
+
+
+def test_unknown_competition_is_an_html_404(client):
+    r = client.get("/competitions/nope")
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    assert "nope" in r.text
+
+
+def test_pages_forbid_framing_and_foreign_scripts(client):
+    r = client.get("/")
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert r.headers["x-frame-options"] == "DENY"
+    assert client.get("/static/style.css").status_code == 200
+    assert client.get("/static/live.js").status_code == 200
+
+
+# ---------------------------------------------------------------- login and uploads
+
+
+def test_login_keeps_the_token_in_an_httponly_strict_cookie(client, h):
+    _, token = h.add_team("owls")
+    page = client.get(f"/competitions/{SLUG}/submit")
+    assert 'name="token"' in page.text
+    r = client.post(f"/competitions/{SLUG}/login",
+                    data={"token": token, "csrf": csrf_of(page.text)},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith("harness_token=")][0]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and token in cookie
+    page = client.get(f"/competitions/{SLUG}/submit")
+    assert 'data-testid="whoami">team <strong>owls</strong>' in page.text
+    assert 'name="token"' not in page.text
+
+
+def test_a_wrong_token_is_refused(client, h):
+    h.add_team("owls")
+    page = client.get(f"/competitions/{SLUG}/submit")
+    r = client.post(f"/competitions/{SLUG}/login",
+                    data={"token": "not-a-token", "csrf": csrf_of(page.text)})
+    assert r.status_code == 401 and 'data-testid="login-error"' in r.text
+    assert "harness_token" not in client.cookies
+
+
+def test_upload_shows_the_score_and_a_bad_file_its_error(client, h, make_predictions):
+    key = AnswerKey.from_prepared(h.prepared(SLUG))
+    _, token = h.add_team("owls")
+    login(client, token)
+    data = make_predictions(h.home, SLUG, 0.8, 0.6)
+    r = upload(client, data, message="<b>first</b>")
+    assert r.status_code == 200
+    assert re.search(r"/submit\?submitted=\d+&remaining=4$", str(r.url))
+    shown = f"{round_public(score(data, key).public, 5):.5f}"
+    assert re.search(rf'data-testid="result-score">{shown}<', r.text)
+    assert "4 submissions left today" in r.text
+    assert "&lt;b&gt;first&lt;/b&gt;" in r.text and "<b>first</b>" not in r.text
+    r = upload(client, b"id,label\n1,3\n", message="broken")
+    assert r.status_code == 400
+    assert 'data-testid="upload-error"' in r.text and "does not count" in r.text
+    team = h.authenticate(token)
+    assert [s["status"] for s in h.submissions(SLUG, team)] == ["error", "scored"]
+    assert r.text.count("left today") == 0
+
+
+def test_finals_are_selected_with_the_checkboxes(client, h, make_predictions):
+    _, token = h.add_team("owls")
+    login(client, token)
+    for i in range(3):
+        upload(client, make_predictions(h.home, SLUG, 0.7 + i / 10, 0.7, seed=i), f"v{i}")
+    team = h.authenticate(token)
+    ids = [s["id"] for s in h.submissions(SLUG, team)]
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    r = client.post(f"/competitions/{SLUG}/selection",
+                    data={"csrf": csrf_of(page), "submission_id": [str(ids[0]), str(ids[2])]})
+    assert r.status_code == 200 and 'data-testid="selection-saved"' in r.text
+    assert {s["id"] for s in h.submissions(SLUG, team) if s["selected"]} == {ids[0], ids[2]}
+    for i in (ids[0], ids[2]):
+        assert re.search(rf'value="{i}"[^>]*checked', r.text)
+    assert not re.search(rf'value="{ids[1]}"[^>]*checked', r.text)
+    r = client.post(f"/competitions/{SLUG}/selection",
+                    data={"csrf": csrf_of(page), "submission_id": [str(i) for i in ids]})
+    assert r.status_code == 400 and "at most 2" in r.text
+    other, _ = h.add_team("rivals")
+    theirs = h.submit(SLUG, other, make_predictions(h.home, SLUG, 0.5, 0.5))["id"]
+    r = client.post(f"/competitions/{SLUG}/selection",
+                    data={"csrf": csrf_of(page), "submission_id": [str(theirs)]})
+    assert r.status_code == 404
+
+
+def test_downloads_need_the_login(client, h):
+    _, token = h.add_team("owls")
+    assert client.get(f"/competitions/{SLUG}/files/test.csv").status_code == 401
+    login(client, token)
+    r = client.get(f"/competitions/{SLUG}/files/test.csv")
+    assert r.status_code == 200
+    assert r.content == (h.prepared(SLUG).released_dir / "test.csv").read_bytes()
+    assert client.get(f"/competitions/{SLUG}/files/solution.csv").status_code == 404
+    assert client.get(f"/competitions/{SLUG}/files/..%2Fhidden%2Fsolution.csv").status_code == 404
+
+
+# ---------------------------------------------------------------- CSRF
+
+
+def test_every_post_checks_the_csrf_token(client, h, make_predictions):
+    _, token = h.add_team("owls")
+    login(client, token)
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    good = csrf_of(page)
+    files = {"file": ("p.csv", make_predictions(h.home, SLUG), "text/csv")}
+    posts = [(f"/competitions/{SLUG}/login", {"token": token}),
+             (f"/competitions/{SLUG}/selection", {"submission_id": "1"}),
+             ("/logout", {})]
+    for url, data in posts:
+        assert client.post(url, data=data).status_code == 403, url
+        assert client.post(url, data={**data, "csrf": "0" * 64}).status_code == 403, url
+    assert client.post("/logout", data={"csrf": "\u00fc" * 64}).status_code == 403
+    assert client.post(f"/competitions/{SLUG}/submit", files=files).status_code == 403
+    assert client.post(f"/competitions/{SLUG}/submit?csrf={'0' * 64}",
+                       files=files).status_code == 403
+    # right token, but sent by another site
+    r = client.post("/logout", data={"csrf": good}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403
+    assert h.submissions(SLUG, h.authenticate(token)) == []
+    # the token is bound to the team cookie: another team's form value does not fit
+    _, token2 = h.add_team("rivals")
+    with TestClient(client.app) as other:
+        login(other, token2)
+        theirs = csrf_of(other.get(f"/competitions/{SLUG}/submit").text)
+    assert theirs != good
+    assert client.post("/logout", data={"csrf": theirs}).status_code == 403
+    r = client.post("/logout", data={"csrf": good}, follow_redirects=False)
+    assert r.status_code == 303 and 'harness_token=""' in r.headers["set-cookie"]
+
+
+# ---------------------------------------------------------------- secrecy
+
+
+def test_nothing_private_before_the_reveal(client, h, make_predictions):
+    _, token = h.add_team(EVIL)
+    other, _ = h.add_team("rivals")
+    login(client, token)
+    upload(client, make_predictions(h.home, SLUG, 0.9, 0.6, seed=5), message="mine")
+    h.submit(SLUG, other, make_predictions(h.home, SLUG, 0.7, 0.95, seed=6),
+             message="SECRET-THEIRS")
+    private = {f"{s['private_score_full']:.5f}" for s in h.all_submissions(SLUG)}
+    public = {f"{s['public_score']:.5f}" for s in h.all_submissions(SLUG)}
+    private -= public
+    assert private
+    pages = [client.get(url).text for url in (
+        "/", f"/competitions/{SLUG}", f"/competitions/{SLUG}?projector=1",
+        f"/competitions/{SLUG}/submit")]
+    for html in pages:
+        for value in private:
+            assert value not in html
+        for word in ("Usage", "Private leaderboard", "private-board", "shakeup.png",
+                     "SECRET-THEIRS", EVIL):
+            assert word not in html
+    submit_page = pages[-1]
+    assert "mine" in submit_page and ">Private<" not in submit_page
+    assert client.get(f"/competitions/{SLUG}/shakeup.png").status_code == 403
+
+
+def test_the_shakeup_after_the_reveal(client, h, make_predictions):
+    teams = {}
+    # public order a > b > c; private order c > b > a
+    for name, pub, prv in (("alpha", 0.95, 0.60), ("bravo", 0.85, 0.80), ("charlie", 0.75, 0.95)):
+        team, token = h.add_team(name)
+        teams[name] = token
+        h.submit(SLUG, team, make_predictions(h.home, SLUG, pub, prv, seed=len(teams)))
+    h.add_baseline(SLUG, "logreg", make_predictions(h.home, SLUG, 0.9, 0.9, seed=9))
+    login(client, teams["bravo"])
+    h.reveal(SLUG)
+    html = client.get(f"/competitions/{SLUG}").text
+    assert 'data-testid="shakeup"' in html
+    assert rows_of(html, "private-board") == ["charlie", "logreg baseline", "bravo you", "alpha"]
+    assert rows_of(html, "public-board") == ["alpha", "logreg baseline", "bravo you", "charlie"]
+    private_table = re.search(r'data-testid="private-board">(.*?)</table>', html, re.S).group(1)
+    moves = re.findall(r'<span class="move (\w+)"', private_table)
+    assert moves == ["up", "same", "down"]
+    risers = re.search(r'data-testid="risers">(.*?)</div>', html, re.S).group(1)
+    fallers = re.search(r'data-testid="fallers">(.*?)</div>', html, re.S).group(1)
+    assert "charlie" in risers and "#3 &rarr; #1" in risers and "alpha" not in risers
+    assert "alpha" in fallers and "#1 &rarr; #3" in fallers
+    board = h.leaderboard(SLUG, "private")
+    assert f"{board['rows'][0]['score']:.5f}" in private_table
+    png = client.get(f"/competitions/{SLUG}/shakeup.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG")
+    # own history now shows the private score
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    mine = h.submissions(SLUG, h.authenticate(teams["bravo"]))[0]
+    assert ">Private<" in page and f"{mine['private_score']:.5f}" in page
+
+
+def test_a_team_sees_only_its_own_history(client, h, make_predictions):
+    _, token = h.add_team("owls")
+    other, _ = h.add_team("rivals")
+    h.submit(SLUG, other, make_predictions(h.home, SLUG, 0.5, 0.5), message="rivals-plan-B")
+    login(client, token)
+    upload(client, make_predictions(h.home, SLUG, 0.9, 0.9), message="owls-plan-A")
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    assert "owls-plan-A" in page and "rivals-plan-B" not in page
+    h.reveal(SLUG)
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    assert "owls-plan-A" in page and "rivals-plan-B" not in page
+
+
+def test_closed_competition_refuses_uploads_on_the_page(client, h, make_predictions):
+    _, token = h.add_team("owls")
+    login(client, token)
+    h.close(SLUG)
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    assert "Submissions are closed" in page and 'type="file"' not in page
+    r = upload_direct(client, make_predictions(h.home, SLUG))
+    assert r.status_code == 403
+    with pytest.raises(ForbiddenError):
+        h.leaderboard(SLUG, "private")
+
+
+def upload_direct(client, data):
+    """POST an upload with a valid CSRF token taken from the leaderboard page's forms."""
+    page = client.get(f"/competitions/{SLUG}").text
+    return client.post(f"/competitions/{SLUG}/submit?csrf={csrf_of(page)}",
+                       files={"file": ("p.csv", data, "text/csv")})
