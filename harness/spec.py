@@ -7,10 +7,11 @@ names the key, the bad value and what is allowed.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,10 @@ class Competition:
         return self.data.task in ("binary", "multiclass")
 
     def fingerprint(self) -> str:
-        """A hash of what determines the prepared files (text of the spec + options)."""
-        h = hashlib.sha256(self.raw.encode())
-        h.update(repr(sorted(self.data.options.items())).encode())
-        return h.hexdigest()[:16]
+        """A hash of what determines the prepared files: ``[data]`` (with options) and
+        ``[split]``. Rules, scoring and grading can change without re-splitting."""
+        canon = json.dumps([asdict(self.data), asdict(self.split)], sort_keys=True, default=str)
+        return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
 def load_spec(path: str | Path, options: dict[str, Any] | None = None) -> Competition:

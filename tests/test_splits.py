@@ -162,3 +162,12 @@ def test_fertility_drops_missing_cells(prepared_home):
     assert not f.train.isna().any().any()
     assert {"lag_1", "lag_5", "year"} <= set(f.feature_columns)
     assert any(c.startswith("country_") for c in f.feature_columns)
+
+
+def test_rules_change_needs_no_force(tmp_path):
+    folder = own_competition(tmp_path)
+    first = digests(prepare(folder, tmp_path / "home"))
+    text = (folder / "competition.toml").read_text() + "\n[rules]\ndaily_limit = 9\n"
+    (folder / "competition.toml").write_text(text)
+    again = prepare(folder, tmp_path / "home")       # same data and split: allowed
+    assert digests(again) == first and again.spec.rules.daily_limit == 9
