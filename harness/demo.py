@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .baselines import BaselineConfig, preset_config, train_baseline
+from .baselines import preset_config, train_baseline
 from .classroom import Classroom, Pool, assign_strategies, read_tokens, roster, validation_scores
 from .home import find_spec_path
 from .service import Harness
@@ -105,32 +105,21 @@ class BackgroundServer:
         self.thread.join(timeout=10)
 
 
-def candidate_configs(slug: str, k: int, seed: int) -> list[tuple[str, BaselineConfig]]:
-    """``k`` quick configurations a student might try (cheap models, varied settings)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(k):
-        kind = rng.choice(["linear", "mlp"], p=[0.4, 0.6])
-        if kind == "linear":
-            wd = float(10 ** rng.uniform(-4, 0.5))
-            out.append((f"linear wd={wd:.0e}", BaselineConfig(model="linear", weight_decay=wd,
-                                                               seed=i)))
-        else:
-            width = int(rng.choice([32, 64, 128]))
-            epochs = int(rng.choice([8, 12, 16]))
-            dropout = float(rng.choice([0.0, 0.1, 0.3]))
-            out.append((f"mlp {width} ep={epochs} do={dropout}",
-                        BaselineConfig(model="mlp", hidden=(width,), epochs=epochs,
-                                       dropout=dropout, batch_size=64, seed=i)))
-    return out
-
-
 def build_pool(prepared, k: int, seed: int, tick=None) -> Pool:
-    """Train the class's candidate models once; students draw from them."""
+    """Train the class's candidate models once; students draw from them.
+
+    The candidates are the overfitting lab's sweep (small MLPs with varied size,
+    dropout, weight decay, augmentation and epochs): close in quality, as the
+    models a class tries are.
+    """
+    from .baselines.data import image_side
+    from .lab.overfit import describe, sweep_configs
+
     names, val, test = [], [], []
-    for name, cfg in candidate_configs(prepared.spec.slug, k, seed):
+    image = image_side(prepared.feature_columns) is not None
+    for cfg in sweep_configs(k, image=image, seed=seed):
         result = train_baseline(prepared, cfg, progress=False)
-        names.append(name)
+        names.append(describe(cfg))
         val.append(result.predict(prepared.validation))
         test.append(result.predict(prepared.test))
         if tick:
@@ -271,7 +260,7 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
         head = headline(shake, strategies, digits.spec.metric.greater_is_better)
         _print_headline(console, head)
 
-        lab_numbers = _run_labs(home, console) if labs else {}
+        lab_numbers = _run_labs(home, digits, console) if labs else {}
         report = write_demo_report(home / "report", shake=shake, headline=head,
                                    strategies=strategies, students=roster_students,
                                    public_before=public_before,
@@ -311,19 +300,24 @@ def _print_headline(console, head: dict) -> None:
                       f"({v['private']:.4f} vs {t['private']:.4f}).")
 
 
-def _run_labs(home: Path, console) -> dict:
-    """The overfitting labs at small settings; their headline numbers."""
-    from .lab import attack
+def _run_labs(home: Path, digits, console) -> dict:
+    """The overfitting labs at small settings; their headline lines and plots."""
+    from .lab.attack import attack_lab
+    from .lab.overfit import overfit_lab
 
     out = {}
-    t = time.perf_counter()
-    prepared = prepare(find_spec_path("noise-binary"), home, force=True)
-    from .scoring import AnswerKey
-
-    runs = attack.run_attack(AnswerKey.from_prepared(prepared), queries=200, repeats=2)
-    summary = attack.summarize(runs)
-    out["attack"] = summary.to_dict(orient="records")
-    console.print(f"\n[bold]Lab: boosting attack[/] on noise-binary (200 queries, 2 repeats, "
-                  f"{time.perf_counter() - t:.1f}s)")
-    console.print(summary.to_string(index=False))
+    runs = (("overfit", lambda d: overfit_lab(digits, d, configs=12, repeats=50)),
+            ("attack", lambda d: attack_lab(prepare(find_spec_path("noise-binary"), home,
+                                                    force=True), d, queries=200, repeats=2,
+                                            fast=True)))
+    for name, run in runs:
+        t = time.perf_counter()
+        directory = home / "lab" / name
+        directory.mkdir(parents=True, exist_ok=True)
+        report = run(directory)
+        seconds = time.perf_counter() - t
+        console.print(f"\n[bold]Lab: {report.title}[/] ({seconds:.0f}s, small settings)")
+        for line in report.verdicts:
+            console.print(f"  - {line}")
+        out[name] = {"lines": report.verdicts, "plots": [str(p) for p in report.plots]}
     return out

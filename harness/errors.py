@@ -54,3 +54,31 @@ class LimitError(HarnessError):
 
 class TooLargeError(HarnessError):
     """An upload over the competition's max_upload_mb (HTTP 413)."""
+
+
+# The HTTP status each error becomes (server) and comes back as (client); the first
+# match in this order wins, anything else that is a HarnessError is a 400.
+HTTP_STATUS = (
+    (AuthError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (PreparedError, 404),      # a competition that is not prepared is unknown to students
+    (TooLargeError, 413),
+    (LimitError, 429),
+)
+
+
+def http_status(exc: HarnessError) -> int:
+    """The HTTP status code the server answers ``exc`` with (400 when none is listed)."""
+    for cls, status in HTTP_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
+
+
+def error_for_status(status: int, detail: str) -> HarnessError:
+    """The error a client raises for a server's ``status`` answer and its ``detail``."""
+    for cls, code in HTTP_STATUS:
+        if code == status:
+            return cls(detail)
+    return HarnessError(detail)

@@ -83,7 +83,7 @@ class LiveServer:
         self.process = None
         self.url = ""
 
-    def start(self, timeout=60.0):
+    def start(self, timeout=120.0):   # generous: a loaded 2-core CI box imports slowly
         import httpx
 
         port = free_port()

@@ -1,0 +1,132 @@
+"""Course grades from the two leaderboards and the competition's thresholds (pure).
+
+A team passes a threshold on a board when its score there is at least as
+good as the threshold (ties pass: beating a baseline means matching it or
+better), compared at the board's shown precision when ``decimals`` is given.
+Each passed threshold earns its ``points_public`` / ``points_private``
+(default 1 each). Baseline rows are not teams and get no grade.
+
+The copy check flags teams whose (public, private) score pair is identical to
+another team's: two independent models rarely agree to the last shown digit
+on both boards.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from .spec import Threshold
+
+
+@dataclass(frozen=True)
+class TeamGrade:
+    """One team's scores, passed thresholds and points."""
+
+    team: str
+    public_score: float | None
+    private_score: float | None
+    public_rank: int | None
+    private_rank: int | None
+    passed_public: tuple[str, ...]
+    passed_private: tuple[str, ...]
+    points_public: float
+    points_private: float
+    same_scores_as: tuple[str, ...] = ()
+
+    @property
+    def points(self) -> float:
+        return self.points_public + self.points_private
+
+    @property
+    def copy_flag(self) -> bool:
+        return bool(self.same_scores_as)
+
+
+def passes(score: float | None, threshold: float | None, greater_is_better: bool,
+           decimals: int | None = None) -> bool:
+    """True when ``score`` is at least as good as ``threshold`` (False if either is None)."""
+    if score is None or threshold is None:
+        return False
+    if decimals is not None:
+        score, threshold = round(score, decimals), round(threshold, decimals)
+    return score >= threshold if greater_is_better else score <= threshold
+
+
+def _team_rows(board: dict | None) -> dict[str, dict]:
+    return {r["team"]: r for r in (board or {}).get("rows", []) if not r.get("baseline")}
+
+
+def grade(public_board: dict, private_board: dict | None, thresholds: tuple[Threshold, ...],
+          greater_is_better: bool, decimals: int | None = None) -> list[TeamGrade]:
+    """Grade every team on the two boards.
+
+    Parameters
+    ----------
+    public_board, private_board : dict
+        Leaderboards as :meth:`harness.service.Harness.leaderboard` returns them
+        (``{"rows": [{"rank", "team", "score", "baseline", ...}]}``); the private
+        one may be None (not graded on it).
+    thresholds : tuple of Threshold
+        The competition's ``[grading]`` table.
+    greater_is_better : bool
+        The metric's direction.
+    decimals : int, optional
+        Compare scores and thresholds rounded to this many decimals (the
+        board's ``public_decimals``).
+
+    Returns
+    -------
+    list of TeamGrade
+        In public-board order, then teams only on the private board.
+    """
+    pub, priv = _team_rows(public_board), _team_rows(private_board)
+    teams = list(pub) + [t for t in priv if t not in pub]
+    grades = []
+    for team in teams:
+        p_row, q_row = pub.get(team, {}), priv.get(team, {})
+        p_score, q_score = p_row.get("score"), q_row.get("score")
+        passed_p = tuple(t.name for t in thresholds
+                         if passes(p_score, t.public, greater_is_better, decimals))
+        passed_q = tuple(t.name for t in thresholds
+                         if passes(q_score, t.private, greater_is_better, decimals))
+        by_name = {t.name: t for t in thresholds}
+        grades.append(TeamGrade(
+            team, p_score, q_score, p_row.get("rank"), q_row.get("rank"), passed_p, passed_q,
+            float(sum(by_name[n].points_public for n in passed_p)),
+            float(sum(by_name[n].points_private for n in passed_q))))
+    return _flag_copies(grades)
+
+
+def _flag_copies(grades: list[TeamGrade]) -> list[TeamGrade]:
+    """Mark teams sharing an identical (public, private) score pair."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for g in grades:
+        if g.public_score is not None and g.private_score is not None:
+            groups[(g.public_score, g.private_score)].append(g.team)
+    out = []
+    for g in grades:
+        same = groups.get((g.public_score, g.private_score), [])
+        others = tuple(t for t in same if t != g.team)
+        out.append(TeamGrade(**{**g.__dict__, "same_scores_as": others}) if others else g)
+    return out
+
+
+def grade_rows(grades: list[TeamGrade], thresholds: tuple[Threshold, ...]) -> list[dict]:
+    """Flat rows for a CSV: scores, ranks, 1/0 per threshold per board, points, copy flag.
+
+    A threshold without a value on a board gets an empty cell there.
+    """
+    rows = []
+    for g in grades:
+        row = {"team": g.team, "public_score": g.public_score, "private_score": g.private_score,
+               "public_rank": g.public_rank, "private_rank": g.private_rank}
+        for t in thresholds:
+            row[f"{t.name}_public"] = None if t.public is None else int(t.name in g.passed_public)
+            row[f"{t.name}_private"] = (None if t.private is None
+                                        else int(t.name in g.passed_private))
+        row |= {"points_public": g.points_public, "points_private": g.points_private,
+                "points": g.points, "copy_flag": int(g.copy_flag),
+                "same_scores_as": ";".join(g.same_scores_as)}
+        rows.append(row)
+    return rows

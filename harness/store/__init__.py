@@ -1,0 +1,12 @@
+"""The store: SQLAlchemy models and the database they live in.
+
+Only :mod:`harness.service` uses this package; everything above calls the service.
+"""
+
+from .db import Database, default_url, to_store_time, utcnow
+from .models import (SCHEMA_VERSION, CompetitionRow, MemberRow, QuotaRow, ScoreHistoryRow,
+                     SelectionRow, StandingRow, SubmissionRow, TeamRow, TokenRow)
+
+__all__ = ["Database", "default_url", "to_store_time", "utcnow", "SCHEMA_VERSION",
+           "CompetitionRow", "MemberRow", "QuotaRow", "ScoreHistoryRow", "SelectionRow",
+           "StandingRow", "SubmissionRow", "TeamRow", "TokenRow"]

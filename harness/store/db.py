@@ -1,0 +1,130 @@
+"""Engines and transactions for the store: SQLite (WAL) by default, PostgreSQL by URL.
+
+Write transactions (:meth:`Database.write`) are serialised where it matters:
+on SQLite they start with ``BEGIN IMMEDIATE`` (one writer at a time, others
+wait up to ``busy_timeout``); on PostgreSQL the rows they update are locked
+until commit. Reads (:meth:`Database.read`) never block writers (WAL / MVCC).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from ..errors import HarnessError
+from .models import SCHEMA_VERSION, Base, SchemaVersion
+
+BUSY_TIMEOUT_S = 30
+
+
+def default_url(home: Path) -> str:
+    """``$HARNESS_DATABASE_URL``, else SQLite at ``HOME/harness.db``."""
+    return os.environ.get("HARNESS_DATABASE_URL") or f"sqlite:///{Path(home) / 'harness.db'}"
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC datetime the store keeps."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def to_store_time(dt: datetime | None) -> datetime:
+    """An aware or naive-UTC datetime as a naive UTC one (None: now)."""
+    if dt is None:
+        return utcnow()
+    return dt if dt.tzinfo is None else dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class Database:
+    """One engine on one database, with the schema created (and versioned) on first use."""
+
+    def __init__(self, url: str):
+        self.url = url
+        u = make_url(url)
+        self.is_sqlite = u.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if u.database and u.database != ":memory:":
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                url, pool_size=8, max_overflow=56, pool_timeout=60,
+                connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
+            _sqlite_events(self.engine)
+        elif u.get_backend_name() == "postgresql":
+            self.engine = create_engine(url, pool_size=8, max_overflow=24, pool_timeout=60,
+                                        pool_pre_ping=True)
+        else:
+            raise HarnessError(f"unsupported database URL {u.render_as_string()!r}; use "
+                               "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        self._writer = self.engine.execution_options(harness_immediate=True)
+        self._init_schema()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading (no locks taken)."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session in one write transaction, committed on success, rolled back on error."""
+        with Session(self._writer, expire_on_commit=False) as s, s.begin():
+            yield s
+
+    def _init_schema(self) -> None:
+        with self.engine.connect() as probe:
+            if self._version(probe) == SCHEMA_VERSION:
+                return
+        with self._writer.begin() as conn:
+            if not self.is_sqlite:
+                # several server processes may start at once: one creates, the others wait
+                conn.execute(text("SELECT pg_advisory_xact_lock(74656)"))
+            Base.metadata.create_all(conn)
+            found = self._version(conn)
+            if found is None:
+                conn.execute(SchemaVersion.__table__.insert().values(id=1,
+                                                                     version=SCHEMA_VERSION))
+            elif found > SCHEMA_VERSION:
+                raise HarnessError(f"the database {self.url_safe} has schema version {found}, "
+                                   f"newer than this harness ({SCHEMA_VERSION}); upgrade harness")
+            # found < SCHEMA_VERSION: migrations go here when a release changes the schema
+
+    @staticmethod
+    def _version(conn) -> int | None:
+        try:
+            return conn.execute(select(SchemaVersion.version)).scalar()
+        except Exception:  # noqa: BLE001 - no table yet (the error type differs per driver)
+            conn.rollback()
+            return None
+
+    @property
+    def url_safe(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_events(engine: Engine) -> None:
+    """WAL, a busy timeout and foreign keys on every connection; our own BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        # take transaction control from the sqlite3 module so BEGIN IMMEDIATE is ours
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        cur.execute("PRAGMA synchronous=NORMAL")   # WAL + NORMAL: durable across a process kill
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        immediate = conn.get_execution_options().get("harness_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

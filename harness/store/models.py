@@ -1,0 +1,165 @@
+"""The store's tables (SQLAlchemy 2 declarative models).
+
+Times are stored as naive UTC datetimes (the same on SQLite and PostgreSQL) and
+made aware again on the way out. Scores are stored at full precision; ``shown``
+is what the public board shows for a submission (the public score rounded to
+``public_decimals``, or the Ladder's shown score), so the board can be ranked
+in SQL on exactly the value it displays.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    """One row: the schema version this database was last migrated to."""
+
+    __tablename__ = "schema_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class CompetitionRow(Base):
+    __tablename__ = "competitions"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revealed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class TeamRow(Base):
+    __tablename__ = "teams"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("team_id", "name"), {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"),
+                                         nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
+class TokenRow(Base):
+    """A team's token, stored only as its SHA-256 hex digest."""
+
+    __tablename__ = "tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"),
+                                         nullable=False, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class SubmissionRow(Base):
+    """One upload: a team's (``team_id``) or a baseline's (``baseline_name``)."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_board", "competition_id", "status", "late", "team_id"),
+        Index("ix_submissions_team", "team_id", "competition_id"),
+        {"sqlite_autoincrement": True},
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id"), nullable=False)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    baseline_name: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    path: Mapped[str | None] = mapped_column(String(500))   # relative to the home
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    submitted_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    day: Mapped[str | None] = mapped_column(String(10))    # calendar day in reset_timezone
+    status: Mapped[str] = mapped_column(String(16), nullable=False)   # scored | error
+    error: Mapped[str | None] = mapped_column(Text)
+    public_score: Mapped[float | None] = mapped_column(Float(precision=53))
+    private_score: Mapped[float | None] = mapped_column(Float(precision=53))
+    shown: Mapped[float | None] = mapped_column(Float(precision=53))
+    ladder_updated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    late: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    baseline: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ScoreHistoryRow(Base):
+    """The scores a submission had before a rescore replaced them."""
+
+    __tablename__ = "score_history"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), nullable=False,
+                                               index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    public_score: Mapped[float | None] = mapped_column(Float(precision=53))
+    private_score: Mapped[float | None] = mapped_column(Float(precision=53))
+    shown: Mapped[float | None] = mapped_column(Float(precision=53))
+    replaced_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    reason: Mapped[str] = mapped_column(String(200), nullable=False, default="rescore")
+
+
+class SelectionRow(Base):
+    __tablename__ = "selections"
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+
+
+class QuotaRow(Base):
+    """How many scored submissions a team made in one period (a day, or ``total``).
+
+    The limit is taken by a conditional ``UPDATE ... SET used = used + 1 WHERE
+    used < limit`` inside the submit transaction: the row lock makes concurrent
+    uploads of one team queue, so the count can never pass the limit.
+    """
+
+    __tablename__ = "quotas"
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), primary_key=True)
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class StandingRow(Base):
+    """One entrant's place on a public board, kept up to date by every scored upload.
+
+    ``submission_id``/``score``/``best_at`` are the entrant's public board entry
+    (:func:`harness.rules.public_order`); ``top_entries`` (JSON ``[id, public, private,
+    submitted_at]`` rows) its ``top_size`` best public submissions, from which the
+    private board's final-selection fill is drawn.
+    The public board is then one read of at most one row per team, whatever the
+    number of submissions. A rescore rebuilds the rows from the submissions.
+    """
+
+    __tablename__ = "standings"
+    __table_args__ = (UniqueConstraint("competition_id", "entrant"),
+                      {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    competition_id: Mapped[int] = mapped_column(ForeignKey("competitions.id"), nullable=False)
+    entrant: Mapped[str] = mapped_column(String(220), nullable=False)  # team:<id> | baseline:<name>
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    baseline_name: Mapped[str | None] = mapped_column(String(200))
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), nullable=False)
+    score: Mapped[float] = mapped_column(Float(precision=53), nullable=False)
+    best_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    entries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_submission: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    top_entries: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    top_size: Mapped[int] = mapped_column(Integer, nullable=False)

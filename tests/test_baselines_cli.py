@@ -1,0 +1,139 @@
+"""`harness baseline` writes CSV + PNG, records [grading], submits; `harness grades`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.baselines.record import replace_grading
+from harness.cli import main
+from harness.errors import SpecError
+from harness.home import competitions_root, load_prepared
+from harness.scoring import AnswerKey, score
+from harness.splits import prepare
+
+
+def _run(args):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result
+
+
+def test_baseline_writes_csv_and_png(prepared_home, tmp_path):
+    out = tmp_path / "subs"
+    r = _run(["baseline", "digits", "--model", "mlp", "--hidden", "16", "--epochs", "2",
+              "--home", str(prepared_home), "--out-dir", str(out), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    csv_path, png = out / "digits" / "mlp.csv", out / "digits" / "mlp.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    key = AnswerKey.from_prepared(load_prepared(prepared_home, "digits"))
+    assert score(csv_path, key).public > 0.2          # scoreable, and above chance (0.1)
+    assert "validation accuracy" in r.output and "diagnosis:" in r.output
+
+
+def test_baseline_json_and_bad_options(prepared_home, tmp_path):
+    r = _run(["baseline", "breast-cancer", "--model", "linear", "--name", "lin",
+              "--home", str(prepared_home), "--out-dir", str(tmp_path), "--format", "json"])
+    row = json.loads(r.output)[0]
+    assert row["name"] == "lin" and 0.5 < row["validation_score"] <= 1
+    r = CliRunner().invoke(main, ["baseline", "breast-cancer", "--model", "gbt", "--dropout",
+                                  "0.2", "--home", str(prepared_home)])
+    assert r.exit_code == 2 and "does not use dropout" in r.output
+    r = CliRunner().invoke(main, ["baseline", "digits", "--home", str(prepared_home)])
+    assert r.exit_code == 2 and "exactly one of --model" in r.output
+
+
+def test_help_says_no_flips():
+    r = _run(["baseline", "--help"])
+    assert "Never horizontal flips" in r.output and "Example" in r.output
+
+
+@pytest.fixture
+def builtins(tmp_path, monkeypatch):
+    """A private copy of the built-in competitions (record writes into it)."""
+    root = tmp_path / "competitions"
+    shutil.copytree(competitions_root() / "noise-binary", root / "noise-binary")
+    monkeypatch.setenv("HARNESS_COMPETITIONS", str(root))
+    return root
+
+
+def test_record_writes_grading_and_nothing_else(builtins, tmp_path):
+    home = tmp_path / "home"
+    prepare(builtins / "noise-binary", home)
+    toml = builtins / "noise-binary" / "competition.toml"
+    before = toml.read_text()
+    r = _run(["baseline", "noise-binary", "--preset", "all", "--record", "--home", str(home),
+              "--out-dir", str(tmp_path / "subs"), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    after = toml.read_text()
+    assert after.startswith(before.rstrip("\n"))      # the rest of the file is untouched
+    grading = tomllib.loads(after)["grading"]["simple"]
+    key = AnswerKey.from_prepared(load_prepared(home, "noise-binary"))
+    s = score(tmp_path / "subs" / "noise-binary" / "simple.csv", key)
+    assert grading == {"public": round(s.public, 5), "private": round(s.private, 5)}
+    # the home's copy has it too, and preparing again is not "another spec"
+    assert load_prepared(home, "noise-binary").spec.grading[0].public == grading["public"]
+    prepare(builtins / "noise-binary", home)
+
+
+TOML = '''slug = "x"
+description = """a line
+[grading]
+not a header"""
+
+[grading]   # old
+simple = { public = 0.5, private = 0.5 }
+
+[grading.extra]
+public = 0.1
+
+[rules]
+daily_limit = 3
+'''
+
+
+def test_replace_grading_touches_only_that_section():
+    new = replace_grading(TOML, "[grading]\nsimple = { public = 0.9 }\n")
+    assert new == TOML.replace('''[grading]   # old
+simple = { public = 0.5, private = 0.5 }
+
+[grading.extra]
+public = 0.1
+''', "[grading]\nsimple = { public = 0.9 }\n")
+    appended = replace_grading('slug = "x"\n', "[grading]\na = { public = 1.0 }\n")
+    assert appended == 'slug = "x"\n\n[grading]\na = { public = 1.0 }\n'
+    with pytest.raises(SpecError):
+        replace_grading(TOML, "[rules]\ndaily_limit = 9\n")
+
+
+def test_submit_and_grades(prepared_home, tmp_path):
+    from harness.service import Harness
+
+    home = str(prepared_home)
+    r = _run(["baseline", "breast-cancer", "--model", "linear", "--name", "simple", "--submit",
+              "--home", home, "--out-dir", str(tmp_path), "--no-progress"])
+    assert r.exit_code == 0, r.output
+    h = Harness(prepared_home)
+    board = h.leaderboard("breast-cancer", "public")
+    assert [row["team"] for row in board["rows"] if row["baseline"]] == ["simple"]
+    data = (tmp_path / "breast-cancer" / "simple.csv").read_bytes()
+    for team in ("ada", "bob"):                          # bob hands in ada's file
+        h.add_team(team)
+        h.submit("breast-cancer", team, data)
+    h.add_team("cy")
+    h.submit("breast-cancer", "cy", (prepared_home / "competitions" / "breast-cancer" /
+                                     "released" / "sample_submission.csv").read_bytes())
+    out = tmp_path / "grades.csv"
+    r = _run(["grades", "breast-cancer", "-o", str(out), "--home", home])
+    assert r.exit_code == 0, r.output
+    rows = {row["team"]: row for row in csv.DictReader(io.StringIO(out.read_text()))}
+    assert set(rows) == {"ada", "bob", "cy"}               # the baseline is not graded
+    assert rows["ada"]["copy_flag"] == "1" and rows["ada"]["same_scores_as"] == "bob"
+    assert rows["cy"]["copy_flag"] == "0"
+    assert "2 flagged" in r.output

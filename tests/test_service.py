@@ -1,0 +1,523 @@
+"""The application layer (harness.service.Harness) on SQLite and on PostgreSQL.
+
+Every test runs twice: on SQLite in the home and on PostgreSQL in a schema of its own
+(skipped when HARNESS_TEST_POSTGRES_URL is absent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from harness import rules
+from harness.errors import (ForbiddenError, HarnessError, LimitError, NotFoundError,
+                            SubmissionError, TooLargeError)
+from harness.service import Harness
+from harness.store import SCHEMA_VERSION
+
+NOON = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+FAR = "2099-12-31T23:59:59+00:00"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request):
+    """None (SQLite in the home) or a PostgreSQL URL on a fresh schema."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_schema_url")
+
+
+def set_rules(home, slug="digits", **values):
+    """Rewrite keys of a prepared competition's [rules] (before a Harness reads it)."""
+    path = home / "competitions" / slug / "competition.toml"
+    text = path.read_text()
+    for key, value in values.items():
+        line = f"{key} = {json.dumps(value)}"
+        text, n = re.subn(rf"(?m)^{key} = .*$", line, text)
+        if not n:
+            text = text.replace("[rules]\n", f"[rules]\n{line}\n", 1)
+    path.write_text(text)
+
+
+@pytest.fixture
+def make_harness(prepared_home, database_url):
+    """Factory: ``make_harness(**rules) -> Harness`` on digits with those rules."""
+    made = []
+
+    def make(**values):
+        set_rules(prepared_home, **{"deadline": FAR, **values})
+        h = Harness(prepared_home, database_url)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.close_connections()
+
+
+@pytest.fixture
+def h(make_harness):
+    return make_harness()
+
+
+def predictions(h, wrong_public=0, wrong_private=0, slug="digits") -> bytes:
+    """A digits submission wrong on the first ``wrong_*`` public / private rows."""
+    key = h.answer_key(slug)
+    y = key.y.astype(int)
+    for idx in (key.public_index[:wrong_public], key.private_index[:wrong_private]):
+        y[idx] = (y[idx] + 1) % 10
+    lines = [f"{key.id_column},{key.target}"] + [f"{i},{v}" for i, v in zip(key.ids, y)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def n_public(h):
+    return len(h.answer_key("digits").public_index)
+
+
+def n_private(h):
+    return len(h.answer_key("digits").private_index)
+
+
+# ------------------------------------------------------------------ submit
+
+
+def test_submit_scores_archives_and_hides_private(h):
+    team, token = h.add_team("owls", ["Ada", "Alan"])
+    assert h.authenticate(token) == team == {"id": team["id"], "name": "owls",
+                                             "members": ["Ada", "Alan"]}
+    data = predictions(h, wrong_public=3, wrong_private=7)
+    sub = h.submit("digits", team, data, "first try", now=NOON)
+    npub = n_public(h)
+    assert sub["status"] == "scored" and sub["team"] == "owls"
+    assert sub["public_score"] == round(1 - 3 / npub, 5)
+    assert sub["private_score"] is None and sub["late"] is False and sub["baseline"] is False
+    assert sub["submitted_at"] == NOON.isoformat()
+    assert sub["remaining_today"] == 4
+    archived = h.home / "uploads" / "digits" / f"{sub['id']}.csv"
+    assert archived.read_bytes() == data
+    assert not list(archived.parent.glob(".*tmp"))
+    mine = h.submissions("digits", team)
+    assert [s["id"] for s in mine] == [sub["id"]] and mine[0]["private_score"] is None
+    teacher = h.all_submissions("digits")
+    assert teacher[0]["private_score_full"] == pytest.approx(1 - 7 / n_private(h), abs=1e-12)
+    assert teacher[0]["public_score_full"] == pytest.approx(1 - 3 / npub, abs=1e-12)
+
+
+def test_a_failed_transaction_leaves_no_archive_and_no_count(make_harness, monkeypatch):
+    h = make_harness(daily_limit=1)
+    team, _ = h.add_team("owls")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(h, "_update_standing", broken)
+    with pytest.raises(RuntimeError):
+        h.submit("digits", team, predictions(h), now=NOON)
+    assert not list((h.home / "uploads" / "digits").glob("*"))
+    monkeypatch.undo()
+    assert h.submissions("digits", team) == []
+    assert h.submit("digits", team, predictions(h), now=NOON)["remaining_today"] == 0
+
+
+def test_full_precision_is_stored(h):
+    team, _ = h.add_team("owls")
+    h.submit("digits", team, predictions(h, wrong_public=1), now=NOON)
+    full = h.all_submissions("digits")[0]["public_score_full"]
+    assert full == 1 - 1 / n_public(h)           # not the rounded value
+    assert full != round(full, 5)
+
+
+def test_refused_files_are_recorded_and_not_counted(make_harness):
+    h = make_harness(daily_limit=2)
+    team, _ = h.add_team("owls")
+    for bad in (b"", b"id,label\n1,3\n", b"hello"):
+        with pytest.raises(SubmissionError):
+            h.submit("digits", team, bad, now=NOON)
+    assert h.submit("digits", team, predictions(h), now=NOON)["remaining_today"] == 1
+    assert h.submit("digits", team, predictions(h), now=NOON)["remaining_today"] == 0
+    with pytest.raises(LimitError, match="limit of 2"):
+        h.submit("digits", team, predictions(h), now=NOON)
+    statuses = [s["status"] for s in h.submissions("digits", team)]
+    assert statuses.count("error") == 3 and statuses.count("scored") == 2
+    errors = [s for s in h.submissions("digits", team) if s["status"] == "error"]
+    assert all(s["public_score"] is None and s["error"] for s in errors)
+    assert h.leaderboard("digits")["rows"][0]["entries"] == 2
+
+
+def test_upload_size_cap(make_harness):
+    h = make_harness(max_upload_mb=0.01)
+    team, _ = h.add_team("owls")
+    with pytest.raises(TooLargeError, match="0.01 MB"):
+        h.submit("digits", team, b"x" * 20000, now=NOON)
+    assert h.submissions("digits", team) == []
+
+
+def test_unknown_competition_team_and_files(h):
+    team, _ = h.add_team("owls")
+    with pytest.raises(NotFoundError):
+        h.submit("nope", team, predictions(h))
+    with pytest.raises(NotFoundError):
+        h.submit("digits", "ghost", predictions(h))
+    for name in ("solution.csv", "../hidden/solution.csv", "/etc/passwd", "..%2Fsolution.csv",
+                 "manifest.json", "competition.toml"):
+        with pytest.raises(NotFoundError):
+            h.released_file("digits", name)
+    for slug in ("../digits", "..", "", "digits/../digits"):
+        with pytest.raises(NotFoundError):
+            h.get_competition(slug)
+    assert h.released_file("digits", "test.csv").name == "test.csv"
+
+
+def test_daily_limit_turns_over_at_midnight_in_reset_timezone(make_harness):
+    h = make_harness(daily_limit=2, reset_timezone="Asia/Taipei")
+    team, _ = h.add_team("owls")
+    evening = datetime(2026, 3, 1, 15, 0, tzinfo=timezone.utc)       # 23:00 in Taipei
+    h.submit("digits", team, predictions(h), now=evening)
+    h.submit("digits", team, predictions(h), now=evening + timedelta(minutes=30))
+    with pytest.raises(LimitError, match=r"resets at 2026-03-01T16:00:00\+00:00"):
+        h.submit("digits", team, predictions(h), now=evening + timedelta(minutes=59))
+    # 16:00 UTC is midnight in Taipei, still March 1st in UTC: a new day there
+    after = h.submit("digits", team, predictions(h), now=evening + timedelta(hours=1))
+    assert after["remaining_today"] == 1
+
+
+def test_total_limit(make_harness):
+    h = make_harness(daily_limit=0, total_limit=3)
+    team, _ = h.add_team("owls")
+    for day in range(3):
+        out = h.submit("digits", team, predictions(h), now=NOON + timedelta(days=day))
+        assert out["remaining_today"] is None
+    with pytest.raises(LimitError, match="3 submissions"):
+        h.submit("digits", team, predictions(h), now=NOON + timedelta(days=5))
+
+
+def test_deadline_close_reopen_reveal_and_late(make_harness):
+    deadline = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    h = make_harness(deadline=deadline.isoformat(), daily_limit=3)
+    team, _ = h.add_team("owls")
+    before = deadline - timedelta(hours=1)
+    on_time = h.submit("digits", team, predictions(h, 2, 2), now=before)
+    with pytest.raises(ForbiddenError, match="ended"):
+        h.submit("digits", team, predictions(h), now=deadline + timedelta(seconds=1))
+    assert h.state("digits", now=deadline + timedelta(seconds=1)) == "closed"
+    assert h.state("digits", now=before) == "open"
+    h.close("digits")
+    with pytest.raises(ForbiddenError, match="closed"):
+        h.submit("digits", team, predictions(h), now=before)
+    assert h.reopen("digits")["state"] in ("open", "closed")   # closed when the clock passed
+    h.submit("digits", team, predictions(h, 1, 1), now=before)
+    with pytest.raises(ForbiddenError):
+        h.leaderboard("digits", "private")
+    assert h.leaderboard("digits", "private", teacher=True)["revealed"] is False
+    assert h.reveal("digits")["state"] == "revealed"
+    with pytest.raises(ForbiddenError, match="revealed"):
+        h.reopen("digits")
+    late_day = deadline + timedelta(days=2)
+    late = h.submit("digits", team, predictions(h), now=late_day)     # perfect, but late
+    assert late["late"] is True and late["private_score"] == 1.0
+    assert late["remaining_today"] == 2                               # counts as usual
+    for board in ("public", "private"):
+        rows = h.leaderboard("digits", board)["rows"]
+        assert len(rows) == 1 and rows[0]["score"] < 1.0 and rows[0]["entries"] == 2
+    mine = h.submissions("digits", team)
+    assert all(s["private_score"] is not None for s in mine)
+    assert {s["id"] for s in mine} >= {on_time["id"], late["id"]}
+    with pytest.raises(ForbiddenError):
+        h.select("digits", team, [on_time["id"]])
+
+
+# ------------------------------------------------------------------ boards
+
+
+def test_public_board_best_per_team_ties_to_earlier(h):
+    a, _ = h.add_team("alpha")
+    b, _ = h.add_team("beta")
+    c, _ = h.add_team("gamma")
+    h.submit("digits", a, predictions(h, 10), now=NOON)
+    h.submit("digits", a, predictions(h, 4), now=NOON + timedelta(minutes=1))
+    h.submit("digits", a, predictions(h, 30), now=NOON + timedelta(minutes=2))
+    h.submit("digits", b, predictions(h, 4), now=NOON - timedelta(minutes=5))   # earlier tie
+    h.submit("digits", c, predictions(h, 0), now=NOON + timedelta(minutes=9))
+    board = h.leaderboard("digits")
+    assert board["board"] == "public" and board["revealed"] is False
+    got = [(r["rank"], r["team"], r["entries"]) for r in board["rows"]]
+    assert got == [(1, "gamma", 1), (2, "beta", 1), (3, "alpha", 3)]
+    assert board["rows"][1]["score"] == board["rows"][2]["score"]
+    assert "private" not in json.dumps(board)
+
+
+def test_sql_board_matches_the_pure_rules(make_harness):
+    """The SQL best-per-team query agrees with rules.public_board on random entries."""
+    h = make_harness(daily_limit=0)
+    rng = np.random.default_rng(1)
+    teams = [h.add_team(f"t{i}")[0] for i in range(6)]
+    for k in range(40):
+        team = teams[rng.integers(len(teams))]
+        h.submit("digits", team, predictions(h, int(rng.integers(0, 6))),
+                 now=NOON + timedelta(seconds=int(rng.integers(0, 5))), message=str(k))
+    h.add_baseline("digits", "logreg", predictions(h, 2, 2))
+    entries = [rules.Entry(s["id"], s["team"], datetime.fromisoformat(s["submitted_at"]),
+                           s["public_score_full"], s["private_score_full"],
+                           baseline=s["baseline"], selected=s["selected"])
+               for s in h.all_submissions("digits")]
+    want = rules.public_board(entries, greater_is_better=True, decimals=5)
+    assert h.leaderboard("digits")["rows"] == want
+
+
+def test_selection_and_private_board(make_harness):
+    h = make_harness(final_selections=1)
+    a, _ = h.add_team("alpha")
+    b, _ = h.add_team("beta")
+    best_public = h.submit("digits", a, predictions(h, 0, 40), now=NOON)
+    best_private = h.submit("digits", a, predictions(h, 5, 0), now=NOON + timedelta(1))
+    h.submit("digits", b, predictions(h, 2, 10), now=NOON)
+    # no selection: auto-filled from the best public score
+    rows = h.leaderboard("digits", "private", teacher=True)["rows"]
+    assert [(r["team"], r["public_rank"]) for r in rows] == [("beta", 2), ("alpha", 1)]
+    assert rows[1]["submission_id"] == best_public["id"]
+    chosen = h.select("digits", a, [best_private["id"]])
+    assert [s["id"] for s in chosen] == [best_private["id"]] and chosen[0]["selected"]
+    mine = {s["id"]: s for s in h.submissions("digits", a)}
+    assert mine[best_private["id"]]["final"] and not mine[best_public["id"]]["final"]
+    rows = h.leaderboard("digits", "private", teacher=True)["rows"]
+    assert [(r["rank"], r["team"], r["score"]) for r in rows] == [(1, "alpha", 1.0),
+                                                                 (2, "beta", rows[1]["score"])]
+    # the selection is replaced, and only the team's own scored on-time entries qualify
+    with pytest.raises(HarnessError, match="at most 1"):
+        h.select("digits", a, [best_public["id"], best_private["id"]])
+    other = h.submissions("digits", b)[0]["id"]
+    with pytest.raises(NotFoundError):
+        h.select("digits", a, [other])
+    with pytest.raises(SubmissionError):
+        h.submit("digits", a, b"id,label\n", now=NOON)
+    error_id = next(s["id"] for s in h.submissions("digits", a) if s["status"] == "error")
+    with pytest.raises(HarnessError, match="only scored"):
+        h.select("digits", a, [error_id])
+    assert h.select("digits", a, []) == []
+    rows = h.leaderboard("digits", "private", teacher=True)["rows"]
+    assert rows[0]["team"] == "beta"                 # back to the auto-fill
+
+
+def test_baselines_are_marked_unranked_and_unlimited(make_harness):
+    h = make_harness(daily_limit=1)
+    team, _ = h.add_team("owls")
+    h.submit("digits", team, predictions(h, 20, 20), now=NOON)
+    for k in range(3):
+        out = h.add_baseline("digits", "perfect" if k == 0 else f"b{k}", predictions(h, 10 * k))
+        assert out["baseline"] is True
+    rows = h.leaderboard("digits")["rows"]
+    assert [(r["rank"], r["team"], r["baseline"]) for r in rows] == [
+        (None, "perfect", True), (None, "b1", True), (1, "owls", False), (None, "b2", True)]
+    with pytest.raises(SubmissionError):
+        h.add_baseline("digits", "broken", b"id,label\n")
+    assert h.get_competition("digits")["teams"] == 1     # baselines are not teams
+
+
+def test_ladder_fixed_step_shows_only_real_gains(make_harness):
+    h = make_harness(leaderboard="ladder", ladder_step=0.05)
+    team, _ = h.add_team("owls")
+    npub = n_public(h)
+
+    def wrong_for(acc):
+        return round(npub * (1 - acc))
+
+    shown = []
+    for k, acc in enumerate((0.70, 0.73, 0.74, 0.80, 0.78)):
+        out = h.submit("digits", team, predictions(h, wrong_for(acc)),
+                       now=NOON + timedelta(minutes=k))
+        shown.append(out["public_score"])
+    first = rules.ladder_replay([(0, 1 - wrong_for(0.70) / npub, None)],
+                                greater_is_better=True, step=0.05)[0].shown
+    assert shown[:3] == [first] * 3 and shown[3] > first and shown[4] == shown[3]
+    assert h.leaderboard("digits")["rows"][0]["score"] == shown[3]
+
+
+def test_ladder_parameter_free_matches_a_replay(make_harness):
+    h = make_harness(leaderboard="ladder", ladder_step=0, daily_limit=0)
+    team, _ = h.add_team("owls")
+    key = h.answer_key("digits")
+    files = [predictions(h, w) for w in (40, 38, 41, 20, 19, 5)]
+    outs = [h.submit("digits", team, f, now=NOON + timedelta(minutes=k))
+            for k, f in enumerate(files)]
+    from harness.scoring import score
+    seq = []
+    for k, f in enumerate(files):
+        sc = score(f, key)
+        seq.append((k, sc.public, sc.public_row_loss(key)))
+    want = rules.ladder_replay(seq, greater_is_better=True, step=0)
+    assert [o["public_score"] for o in outs] == [d.shown for d in want]
+    assert [d.updated for d in want] != [True] * len(want)      # some were held back
+    assert h.leaderboard("digits")["rows"][0]["score"] == want[-1].shown
+    # a rescore replays the same Ladder
+    assert h.rescore("digits")["changed"] == 0
+
+
+# ------------------------------------------------------------------ rescore
+
+
+def test_rescore_keeps_history(h):
+    team, _ = h.add_team("owls")
+    sub = h.submit("digits", team, predictions(h, 0, 0), now=NOON)
+    solution = h.prepared("digits").solution_path
+    table = pd.read_csv(solution)
+    public_rows = np.flatnonzero(table["Usage"].to_numpy() == "Public")[:5]
+    table.loc[public_rows, "label"] = (table.loc[public_rows, "label"] + 1) % 10
+    table.to_csv(solution, index=False)
+    assert h.rescore("digits") == {"rescored": 1, "changed": 1}
+    now = h.all_submissions("digits")[0]
+    assert now["public_score_full"] == pytest.approx(1 - 5 / n_public(h))
+    history = h.score_history("digits", sub["id"])
+    assert len(history) == 1 and history[0]["public_score"] == 1.0
+    assert h.leaderboard("digits")["rows"][0]["score"] == now["public_score"]
+    # an archive that disappeared keeps its scores and is named in the answer
+    gone = h.submit("digits", team, predictions(h, 9), now=NOON)
+    (h.home / "uploads" / "digits" / f"{gone['id']}.csv").unlink()
+    assert h.rescore("digits") == {"rescored": 1, "changed": 0, "missing": [gone["id"]]}
+    assert len(h.score_history("digits", sub["id"])) == 2
+
+
+# ------------------------------------------------------------------ teams and tokens
+
+
+def test_tokens_are_random_hashed_and_revocable(h):
+    team, token = h.add_team("owls")
+    _, other = h.add_team("bats")
+    assert len(token) >= 22 and token != other
+    with h._db.engine.connect() as conn:
+        stored = [r[0] for r in conn.execute(sa.text("SELECT token_hash FROM tokens"))]
+    assert hashlib.sha256(token.encode()).hexdigest() in stored and token not in stored
+    for bad in (None, "", token[:-1], token + "x", "x" * 10000, token.upper()):
+        assert h.authenticate(bad) is None
+    fresh = h.new_token(team)
+    assert h.authenticate(token) is None and h.authenticate(fresh)["name"] == "owls"
+    with pytest.raises(HarnessError, match="already exists"):
+        h.add_team("owls")
+
+
+def test_import_roster_writes_a_private_tokens_file(h, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("team,member\nowls,Ada\nowls,Alan\nbats,Grace\n\n")
+    out = h.import_roster(roster)
+    assert out == tmp_path / "roster-tokens.csv"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    rows = pd.read_csv(out)
+    assert list(rows.columns) == ["team", "token"] and sorted(rows.team) == ["bats", "owls"]
+    for name, token in zip(rows.team, rows.token):
+        assert h.authenticate(token)["name"] == name
+    assert {t["name"]: t["members"] for t in h.list_teams()} == {"bats": ["Grace"],
+                                                                 "owls": ["Ada", "Alan"]}
+    with pytest.raises(HarnessError, match="already exists"):
+        h.import_roster(roster)
+    roster.write_text("owls,Edsger\nnewts,Barbara\n")
+    again = pd.read_csv(h.import_roster(roster, tmp_path / "more.csv"))
+    assert list(again.team) == ["newts"]               # owls keeps its token
+    assert {t["name"]: t["members"] for t in h.list_teams()}["owls"] == ["Ada", "Alan",
+                                                                         "Edsger"]
+
+
+def test_competitions_listing(h):
+    comps = {c["slug"]: c for c in h.list_competitions()}
+    assert set(comps) == {"digits", "breast-cancer", "fertility", "noise-binary"}
+    d = h.get_competition("digits")
+    assert d["state"] == "open" and d["rules"]["daily_limit"] == 5
+    assert d["public_decimals"] == 5 and d["files"] == ["train.csv", "validation.csv",
+                                                         "test.csv", "sample_submission.csv"]
+    assert h.answer_key("digits") is h.answer_key("digits")      # cached per process
+
+
+def test_schema_is_versioned(h, database_url):
+    with h._db.engine.begin() as conn:
+        assert conn.execute(sa.text("SELECT version FROM schema_version")).scalar() \
+            == SCHEMA_VERSION
+    Harness(h.home, database_url).close_connections()        # a second opener is fine
+    with h._db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE schema_version SET version = 99"))
+    with pytest.raises(HarnessError, match="newer"):
+        Harness(h.home, database_url)
+
+
+# ------------------------------------------------------------------ concurrency
+
+
+def test_50_concurrent_uploads_of_one_team_yield_exactly_the_limit(make_harness):
+    h = make_harness(daily_limit=5)
+    team, _ = h.add_team("owls")
+    data = predictions(h, 3)
+    barrier = threading.Barrier(50)
+
+    def one(_):
+        barrier.wait()
+        try:
+            return h.submit("digits", team, data, now=NOON)["status"]
+        except LimitError:
+            return "limited"
+
+    with ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(one, range(50)))
+    assert results.count("scored") == 5 and results.count("limited") == 45
+    assert len(h.submissions("digits", team)) == 5
+    assert len(list((h.home / "uploads" / "digits").glob("*.csv"))) == 5
+
+
+def test_200_teams_upload_at_once_and_all_rank(h, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("".join(f"team{i:03d},student{i}\n" for i in range(200)))
+    h.import_roster(roster)                    # one transaction for the whole class
+    teams = [t["name"] for t in h.list_teams()]
+    files = [predictions(h, i % 20) for i in range(20)]
+
+    def one(i):
+        return h.submit("digits", teams[i], files[i % 20], now=NOON)["status"]
+
+    with ThreadPoolExecutor(32) as pool:
+        assert set(pool.map(one, range(200))) == {"scored"}
+    rows = h.leaderboard("digits")["rows"]
+    assert len(rows) == 200 and [r["rank"] for r in rows] == list(range(1, 201))
+
+
+WORKER = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from harness.errors import LimitError
+from harness.service import Harness
+h = Harness(sys.argv[1], sys.argv[2] or None)
+data = open(sys.argv[3], "rb").read()
+def one(_):
+    try:
+        return h.submit("digits", "owls", data, now=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))
+    except LimitError:
+        return None
+with ThreadPoolExecutor(4) as pool:
+    print(sum(r is not None for r in pool.map(one, range(8))))
+"""
+
+
+@pytest.mark.slow
+def test_several_processes_share_one_limit(make_harness, tmp_path):
+    h = make_harness(daily_limit=5)
+    h.add_team("owls")
+    f = tmp_path / "sub.csv"
+    f.write_bytes(predictions(h, 1))
+    url = "" if h.database_url.startswith("sqlite") else h.database_url
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(h.home), url, str(f)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "HARNESS_DATABASE_URL": ""})
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    assert sum(int(o[0]) for o in outs) == 5
+    assert len(h.submissions("digits", "owls")) == 5
