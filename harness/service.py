@@ -49,7 +49,7 @@ from .errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, Pr
 from .home import RELEASED_FILES, Prepared, list_prepared, load_prepared, resolve_home
 from .ladder import ladder_update
 from .scoring import AnswerKey, Score, round_public, score
-from .store import (CompetitionRow, Database, MemberRow, QuotaRow, ScoreHistoryRow,
+from .store import (AuditRow, CompetitionRow, Database, MemberRow, QuotaRow, ScoreHistoryRow,
                     SelectionRow, StandingRow, SubmissionRow, TeamRow, TokenRow, default_url,
                     to_store_time, utcnow)
 
@@ -196,6 +196,7 @@ class Harness:
             if row.state == rules.REVEALED and state != rules.REVEALED:
                 raise ForbiddenError(f"{slug!r} is already revealed; its private board is "
                                      "public, so it cannot be closed or reopened")
+            self._audit(s, state_action(state), slug, f"was {row.state}")
             row.state = state
             if state == rules.CLOSED:
                 row.closed_at = utcnow()
@@ -213,6 +214,7 @@ class Harness:
             if s.scalar(select(TeamRow.id).where(TeamRow.name == name)) is not None:
                 raise HarnessError(f"team {name!r} already exists; pick another name")
             team, token = self._create_team(s, name, members)
+            self._audit(s, "team add", None, f"{name} ({len(members)} members)")
         return team, token
 
     def _create_team(self, s, name: str, members: list[str]) -> tuple[dict, str]:
@@ -233,6 +235,7 @@ class Harness:
             s.execute(update(T).where(T.c.team_id == tid).values(revoked=True))
             token = secrets.token_urlsafe(TOKEN_BYTES)
             s.add(TokenRow(team_id=tid, token_hash=_hash(token), created_at=utcnow()))
+            self._audit(s, "team token", None, f"team id {tid}: old tokens revoked")
         return token
 
     def import_roster(self, csv_path: str | Path, out_path: str | Path | None = None) -> Path:
@@ -280,6 +283,8 @@ class Harness:
                             s.add(MemberRow(team_id=existing[team], name=m))
                 else:
                     tokens.append((team, self._create_team(s, team, members)[1]))
+            self._audit(s, "team import", None, f"{csv_path.name}: {len(tokens)} new teams, "
+                        f"{len(roster) - len(tokens)} existing")
             out.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
@@ -391,6 +396,7 @@ class Harness:
             row = self._insert_scored(s, archived, comp, key, result, data, team_id=None,
                                       baseline_name=name, filename=f"{name}.csv",
                                       message=message, now=now_utc, day=None, late=False)
+            self._audit(s, "baseline add", slug, f"{name} (submission {row.id})")
             return self._sub_dict(row, name, comp, private=True)
 
     def submissions(self, slug: str, team) -> list[dict]:
@@ -671,10 +677,28 @@ class Harness:
                                       replaced_at=utcnow(), reason="rescore"))
                 s.execute(update(S).where(S.c.id == row.id).values(**n))
             self._rebuild_standings(s, comp)
+            self._audit(s, "rescore", slug, f"{len(new)} rescored, {changed} changed"
+                        + (f", {len(missing)} archived files missing" if missing else ""))
         out = {"rescored": len(new), "changed": changed}
         if missing:
             out["missing"] = missing
         return out
+
+    def audit_log(self, slug: str | None = None) -> list[dict]:
+        """The teacher actions (close, reopen, reveal, rescore, teams, baselines), oldest
+        first; only those of ``slug`` (and the server-wide team changes) when given."""
+        with self._db.read() as s:
+            q = select(AuditRow).order_by(AuditRow.id)
+            if slug is not None:
+                q = q.where((AuditRow.competition == slug) | AuditRow.competition.is_(None))
+            return [{"at": rules.iso_utc(r.at), "action": r.action,
+                     "competition": r.competition, "detail": r.detail}
+                    for r in s.scalars(q)]
+
+    @staticmethod
+    def _audit(s, action: str, slug: str | None, detail: str) -> None:
+        """Record a teacher action in the same transaction as the action itself."""
+        s.add(AuditRow(at=utcnow(), action=action, competition=slug, detail=detail))
 
     def score_history(self, slug: str, submission_id: int) -> list[dict]:
         """The scores a submission had before each rescore, oldest first (teacher view)."""
@@ -908,6 +932,11 @@ def _top_load(text: str) -> list[rules.Entry]:
 
 def _entrant(team_id: int | None, baseline_name: str | None) -> str:
     return f"team:{team_id}" if team_id is not None else f"baseline:{baseline_name}"
+
+
+def state_action(state: str) -> str:
+    """The audit log's name for moving a competition into ``state``."""
+    return {rules.CLOSED: "close", rules.OPEN: "reopen", rules.REVEALED: "reveal"}[state]
 
 
 def _now(now: datetime | None) -> datetime:

@@ -141,14 +141,6 @@ def start_server():
 
 
 @pytest.fixture(scope="module")
-def module_prepared_home(_prepared_home, tmp_path_factory):
-    """Like `prepared_home`, shared by one module's tests (e.g. behind one live server)."""
-    h = tmp_path_factory.mktemp("module") / "home"
-    shutil.copytree(_prepared_home, h)
-    return h
-
-
-@pytest.fixture(scope="module")
 def fresh_postgres_url():
     """Factory: a new empty PostgreSQL database per call (dropped after the module);
     skips when PostgreSQL is absent. Servers and tests in parallel never share tables."""

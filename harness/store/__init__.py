@@ -4,9 +4,9 @@ Only :mod:`harness.service` uses this package; everything above calls the servic
 """
 
 from .db import Database, default_url, to_store_time, utcnow
-from .models import (SCHEMA_VERSION, CompetitionRow, MemberRow, QuotaRow, ScoreHistoryRow,
+from .models import (SCHEMA_VERSION, AuditRow, CompetitionRow, MemberRow, QuotaRow, ScoreHistoryRow,
                      SelectionRow, StandingRow, SubmissionRow, TeamRow, TokenRow)
 
-__all__ = ["Database", "default_url", "to_store_time", "utcnow", "SCHEMA_VERSION",
+__all__ = ["Database", "default_url", "to_store_time", "utcnow", "SCHEMA_VERSION", "AuditRow",
            "CompetitionRow", "MemberRow", "QuotaRow", "ScoreHistoryRow", "SelectionRow",
            "StandingRow", "SubmissionRow", "TeamRow", "TokenRow"]

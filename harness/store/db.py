@@ -92,7 +92,10 @@ class Database:
             elif found > SCHEMA_VERSION:
                 raise HarnessError(f"the database {self.url_safe} has schema version {found}, "
                                    f"newer than this harness ({SCHEMA_VERSION}); upgrade harness")
-            # found < SCHEMA_VERSION: migrations go here when a release changes the schema
+            elif found < SCHEMA_VERSION:
+                # 1 -> 2 added a table, which create_all above made; later steps that alter
+                # existing tables go here, one `if found < N:` block per version
+                conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
 
     @staticmethod
     def _version(conn) -> int | None:

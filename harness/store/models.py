@@ -15,7 +15,8 @@ from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, St
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+# 1: the first release; 2: adds `audit` (migration: create the new table)
+SCHEMA_VERSION = 2
 
 
 class Base(DeclarativeBase):
@@ -163,3 +164,15 @@ class StandingRow(Base):
     last_submission: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     top_entries: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
     top_size: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class AuditRow(Base):
+    """One teacher action: close, reopen, reveal, rescore, team and baseline changes."""
+
+    __tablename__ = "audit"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    action: Mapped[str] = mapped_column(String(40), nullable=False)
+    competition: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -1,0 +1,380 @@
+"""`harness lab diagnose|hessian|batch|optimizers`: the training-diagnostics lab.
+
+Thin: parse options, call harness.lab.*, write the report, print the verdicts.
+torch is imported inside the commands so `harness --help` stays fast and
+works without the [train] extra.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import DataError
+from .app import home_option
+from .lab import lab
+
+out_option = click.option("--out", type=click.Path(file_okay=False), default=None,
+                          help="Folder for the report and plots [default: submissions/lab].")
+train_rows_option = click.option("--train-rows", type=click.IntRange(min=2), default=None,
+                                 help="Use at most this many training rows (a random subset).")
+
+
+def _setup():
+    """torch for a lab run: one thread (tiny models: threads cost more than they give)."""
+    try:
+        import torch
+    except ImportError as exc:   # the [train] extra is missing
+        raise click.ClickException("the training lab needs torch: pip install 'harness[train]'"
+                                   ) from exc
+    torch.set_num_threads(1)
+    return torch
+
+
+def _data(home, slug, train_rows, seed=0):
+    from ..lab.nets import ensure_prepared, load_data
+
+    data = load_data(ensure_prepared(home, slug, echo=click.echo))
+    return data.subset(train_rows, seed)
+
+
+def _finish(report, out) -> None:
+    """Write the report, print its verdict lines and where it went."""
+    from ..lab.report import lab_dir, write_report
+
+    path = write_report(report, lab_dir(None, out))
+    for line in report.verdicts:
+        click.echo(f"- {line}")
+    click.echo(f"report: {path}")
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, file=click.get_text_stream("stderr"))
+
+
+def _parse_model(text: str):
+    from ..lab.diagnose import ModelSpec
+
+    depth, sep, width = text.lower().partition("x")
+    try:
+        d, w = int(depth), int(width or 0)
+    except ValueError:
+        d = w = -1
+    if d < 0 or w < 0 or (d > 0 and w < 1) or (sep and not width):
+        raise click.BadParameter(f"{text!r}; expected DEPTHxWIDTH, e.g. 4x128 (0 = linear)",
+                                 param_hint="--model")
+    return d, w
+
+
+@lab.command()
+@click.argument("slug")
+@home_option
+@click.option("--preset", type=click.Choice(["default", "optimization"]), default="default",
+              show_default=True, help="default: linear + ReLU MLPs of growing size with Adam. "
+              "optimization: linear, a 3-layer and a 24-layer plain tanh MLP with plain SGD "
+              "(reproduces the deeper-trains-worse figure).")
+@click.option("--model", "models", multiple=True, metavar="DEPTHxWIDTH",
+              help="Replace the preset's models (repeatable; 0 = the linear reference).")
+@click.option("--activation", type=click.Choice(["relu", "tanh", "sigmoid", "gelu"]),
+              default=None, help="Activation of the --model networks [default: the preset's].")
+@click.option("--residual/--no-residual", default=False, help="Skip connections (--model nets).")
+@click.option("--norm/--no-norm", default=False, help="LayerNorm (--model nets).")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adagrad", "rmsprop", "adam",
+                                                "adam-warmup"]), default=None,
+              help="[default: the preset's]")
+@click.option("--lr", type=float, default=None, help="Learning rate [default: the preset's].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="[default: the preset's]")
+@click.option("--batch-size", type=click.IntRange(min=0), default=None,
+              help="Rows per update; 0 = full batch [default: the preset's].")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Repeat every model with this many seeds (verdict on the mean, and per seed).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The first seed.")
+@train_rows_option
+@out_option
+def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, lr, epochs,
+             batch_size, seeds, seed, train_rows, out):
+    """Model bias, optimization issue or overfitting? The lecture's flowchart, measured.
+
+    Trains the linear model (the easy-to-optimize reference) and networks of
+    growing depth/width on the same budget, then decides from the final
+    training and validation losses: a bigger net that trains WORSE than a
+    smaller one is an optimization issue; all training losses high is model
+    bias; training low but validation high is overfitting; else fine.
+
+    \b
+    Examples:
+      harness lab diagnose digits
+      harness lab diagnose digits --preset optimization
+      harness lab diagnose breast-cancer --model 0 --model 2x64 --model 8x64 --residual --norm
+    """
+    _setup()
+    from dataclasses import replace
+
+    from ..lab.diagnose import PRESETS, ModelSpec, plot_curves, run_diagnose
+    from ..lab.report import Report, lab_dir
+
+    specs, budget = PRESETS[preset]
+    if models:
+        act = activation or specs[-1].activation
+        specs = tuple(ModelSpec(d, w, act, residual, norm) for d, w in map(_parse_model, models))
+    elif activation or residual or norm:
+        specs = tuple(s if s.depth == 0 else replace(s, activation=activation or s.activation,
+                                                     residual=residual, norm=norm) for s in specs)
+    budget = replace(budget, **{k: v for k, v in (("optimizer", optimizer), ("lr", lr),
+                                                   ("epochs", epochs)) if v is not None})
+    if batch_size is not None:
+        budget = replace(budget, batch_size=batch_size or None)
+    data = _data(home, slug, train_rows, seed)
+    seed_list = tuple(range(seed, seed + seeds))
+    bar = _progress(len(specs) * seeds, "training")
+    result = run_diagnose(data, specs, budget, seed_list, progress=lambda *_: bar.update())
+    bar.close()
+
+    name = "diagnose" if preset == "default" and not models else f"diagnose-{preset}"
+    plot = plot_curves(result, lab_dir(None, out) / f"{name}.png",
+                       f"{slug}: loss curves ({budget.optimizer}, {budget.epochs} epochs)")
+    kinds = result.per_seed_kinds
+    agree = sum(k == result.diagnosis.kind for k in kinds)
+    verdicts = [f"Verdict: {result.diagnosis.kind.upper()}"] + result.diagnosis.lines + [
+        f"Per seed: {', '.join(kinds)} ({agree}/{len(kinds)} agree with the verdict on the "
+        "mean)."]
+    table = result.table.drop(columns=["depth", "width"])
+    report = Report(name, f"Diagnose training on {slug}", verdicts,
+                    {"Evidence (mean over seeds)": table, "Per seed": result.per_seed}, [plot],
+                    {"verdict": result.diagnosis.kind, "per_seed": kinds,
+                     "null_loss": result.null_loss,
+                     "models": table.to_dict("records")},
+                    {"slug": slug, "preset": preset, "seeds": list(seed_list),
+                     "epochs": budget.epochs, "batch_size": budget.batch_size,
+                     "optimizer": budget.optimizer, "lr": budget.lr,
+                     "train_rows": len(data.y_train),
+                     "models": [s.name for s in specs]})
+    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    _finish(report, out)
+
+
+@lab.command()
+@click.option("--competition", "slug", default="breast-cancer", show_default=True,
+              help="Real data for the network part.")
+@home_option
+@click.option("--hidden", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Hidden units of the one-hidden-layer tanh network.")
+@click.option("--seeds", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Runs (seeds); each trains a different number of steps first.")
+@click.option("--pretrain-max", type=click.IntRange(min=0), default=300, show_default=True,
+              help="Adam steps before the gradient-norm phase grow from 0 to this over the "
+              "runs, to reach points of different training loss.")
+@click.option("--gradnorm-iters", type=click.IntRange(min=1), default=150, show_default=True,
+              help="L-BFGS iterations minimizing the squared gradient norm.")
+@click.option("--max-full", type=click.IntRange(min=2), default=3000, show_default=True,
+              help="Full Hessian up to this many parameters; Lanczos beyond.")
+@click.option("--grad-tol", type=float, default=1e-4, show_default=True,
+              help="A gradient norm up to this counts as a critical point.")
+@click.option("--eig-tol", type=float, default=1e-3, show_default=True,
+              help="Eigenvalues with |λ| <= this x max|λ| count as flat.")
+@train_rows_option
+@out_option
+def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, grad_tol,
+            eig_tol, train_rows, out):
+    """Critical points by the Hessian: local minimum, saddle point or local maximum?
+
+    First the lecture's toy, y = w1*w2*x with one example (x=1, target 1): at
+    the origin the gradient is 0 and the Hessian [[0,-2],[-2,0]] has
+    eigenvalues -2 and 2, a saddle; stepping along the eigenvector of -2
+    lowers the loss. Then a small network on real data: trained, moved to a
+    point of small gradient by minimizing the gradient norm, and judged by its
+    Hessian's eigenvalues (minimum ratio = share of positive eigenvalues).
+
+    \b
+    Examples:
+      harness lab hessian
+      harness lab hessian --competition digits --hidden 4 --seeds 4
+      harness lab hessian --hidden 100 --max-full 2000     (Lanczos on 3,302 params)
+    """
+    _setup()
+    import numpy as np
+    import pandas as pd
+
+    from ..lab.hessian import (PointTolerances, describe_point, network_point, plot_points,
+                               plot_toy, toy)
+    from ..lab.report import Report, lab_dir
+
+    tol = PointTolerances(eig_rel=eig_tol, grad=grad_tol)
+    directory = lab_dir(None, out)
+    t = toy()
+    toy_plot = plot_toy(t, directory / "hessian-toy.png")
+    u = t.escape_direction
+    verdicts = [
+        f"Toy y = w1*w2*x at the origin: gradient {t.gradient.tolist()}, Hessian "
+        f"{t.hessian.round(6).tolist()}, eigenvalues {t.eigenvalues.round(6).tolist()}: "
+        f"{t.verdict.kind}.",
+        f"Escape along u = ({u[0]:+.3f}, {u[1]:+.3f}), the eigenvector of "
+        f"{t.eigenvalues[0]:g}: loss {t.escape_loss[0]:.3g} at t=0 -> "
+        f"{t.escape_loss.min():.3g} at t={t.escape_t[t.escape_loss.argmin()]:.2f}; gradient "
+        f"descent from a 0.01 nudge along u ends at loss {t.path_loss[-1]:.2g}.",
+    ]
+
+    data = _data(home, slug, train_rows)
+    if not data.is_classification:
+        raise DataError(f"{slug} is a regression competition; the Hessian lab's network "
+                        "needs a classification one (e.g. breast-cancer, digits)")
+    steps = [int(round(pretrain_max * k / max(1, seeds - 1))) for k in range(seeds)]
+    bar = _progress(seeds, "critical points")
+    points = []
+    for k, pre in enumerate(steps):
+        points.append(network_point(data, hidden=hidden, seed=k, pretrain_steps=pre,
+                                    gradnorm_iters=gradnorm_iters, max_full=max_full, tol=tol))
+        bar.update()
+    bar.close()
+    pts_plot = plot_points(points, directory / "hessian-network.png", tol)
+    critical = sum(p.verdict.critical for p in points)
+    null = data.null_loss()
+    verdicts.append(f"Network on {slug}: {points[0].params:,} parameters "
+                    f"({points[0].method} Hessian); {critical}/{len(points)} runs reached a "
+                    f"gradient norm <= {grad_tol:g} (called critical).")
+    for p in points:
+        line = describe_point(p, tol)
+        if p.train_loss < 1e-4 * null:
+            line += (" The training loss is ~0: the training rows are separated, the loss only "
+                     "approaches its infimum at infinity, so this is a flat region, not a "
+                     "minimum in the usual sense.")
+        verdicts.append(line)
+    kinds = pd.Series([p.verdict.kind if p.verdict.critical else "not critical"
+                       for p in points]).value_counts()
+    verdicts.append("Kinds found: " + ", ".join(f"{k} x{v}" for k, v in kinds.items()) + ".")
+    table = pd.DataFrame([{
+        "seed": p.seed, "pretrain_steps": p.pretrain_steps, "train_loss": p.train_loss,
+        "grad_norm": p.grad_norm, "critical": p.verdict.critical, "kind": p.verdict.kind,
+        "minimum_ratio": p.verdict.minimum_ratio, "positive": p.verdict.positive,
+        "negative": p.verdict.negative, "flat": p.verdict.flat, "min_eig": p.verdict.min_eig,
+        "max_eig": p.verdict.max_eig, "flat_gradient_share": p.flat_gradient_share,
+    } for p in points])
+    report = Report("hessian", "Critical points by the Hessian", verdicts,
+                    {"Network points": table}, [toy_plot, pts_plot],
+                    {"toy": {"gradient": t.gradient.tolist(), "hessian": t.hessian.tolist(),
+                             "eigenvalues": t.eigenvalues.tolist(), "kind": t.verdict.kind,
+                             "escape_loss": t.escape_loss.tolist()},
+                     "points": table.replace({np.nan: None}).to_dict("records")},
+                    {"competition": slug, "hidden": hidden, "seeds": seeds,
+                     "pretrain_steps": steps, "gradnorm_iters": gradnorm_iters,
+                     "max_full": max_full, "grad_tol": grad_tol, "eig_tol": eig_tol,
+                     "train_rows": len(data.y_train)})
+    _finish(report, out)
+
+
+def _batch_sizes(text: str):
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if part in ("full", "n", "all"):
+            out.append(None)
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise click.BadParameter(f"{part!r}; expected positive integers or 'full', e.g. "
+                                     "1,8,32,full", param_hint="--batch-sizes")
+    return out
+
+
+@lab.command()
+@click.argument("slug")
+@home_option
+@click.option("--batch-sizes", default="1,8,32,128,full", show_default=True,
+              help="Comma-separated; 'full' = the whole training set.")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="The same number of epochs for every batch size.")
+@click.option("--lr", type=float, default=0.05, show_default=True)
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="sgd",
+              show_default=True)
+@click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--width", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@train_rows_option
+@out_option
+def batch(slug, home, batch_sizes, epochs, lr, optimizer, depth, width, seed, train_rows, out):
+    """Batch size: time per epoch and per update, and does noise help?
+
+    Trains the same network from the same initialization with batches from 1
+    row to the whole training set, for the same number of epochs and the same
+    learning rate, and says plainly whether smaller batches did better here.
+
+    \b
+    Examples:
+      harness lab batch digits
+      harness lab batch breast-cancer --batch-sizes 1,16,full --epochs 10
+    """
+    _setup()
+    from ..lab.batch import batch_verdict, plot_batch, run_batch
+    from ..lab.report import Report, lab_dir
+
+    sizes = _batch_sizes(batch_sizes)
+    data = _data(home, slug, train_rows, seed)
+    bar = _progress(len(sizes), "batch sizes")
+    table, curves = run_batch(data, sizes, epochs=epochs, depth=depth, width=width,
+                              optimizer=optimizer, lr=lr, seed=seed,
+                              progress=lambda _: bar.update())
+    bar.close()
+    plot = plot_batch(table, curves, lab_dir(None, out) / "batch.png")
+    verdicts = batch_verdict(table, epochs)
+    report = Report("batch", f"Batch size on {slug}", verdicts, {"By batch size": table}, [plot],
+                    {"rows": table.to_dict("records")},
+                    {"slug": slug, "epochs": epochs, "lr": lr, "optimizer": optimizer,
+                     "depth": depth, "width": width, "seed": seed,
+                     "train_rows": len(data.y_train)})
+    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    _finish(report, out)
+
+
+@lab.command()
+@click.argument("slug")
+@home_option
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--depth", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--width", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--toy-steps", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Steps of each optimizer on the 2-D toy loss.")
+@train_rows_option
+@out_option
+def optimizers(slug, home, epochs, batch_size, depth, width, seed, toy_steps, train_rows, out):
+    """SGD, momentum, Adagrad, RMSProp, Adam and Adam with warm-up, side by side.
+
+    The same network, initialization, data and epochs for each optimizer (at
+    its usual learning rate): loss curves on one plot and final accuracies.
+    Then a 2-D narrow valley with a small bump: who zig-zags, who stops at the
+    local minimum, who rolls past it.
+
+    \b
+    Examples:
+      harness lab optimizers digits
+      harness lab optimizers breast-cancer --epochs 40 --batch-size 32
+    """
+    _setup()
+    from ..lab.optimizers import (BumpyValley, optimizers_verdict, plot_curves, plot_toy,
+                                  run_optimizers, toy_trajectories, toy_verdict)
+    from ..lab.report import Report, lab_dir
+
+    directory = lab_dir(None, out)
+    data = _data(home, slug, train_rows, seed)
+    bar = _progress(6, "optimizers")
+    table, curves = run_optimizers(data, epochs=epochs, batch_size=batch_size, depth=depth,
+                                   width=width, seed=seed, progress=lambda _: bar.update())
+    bar.close()
+    valley = BumpyValley()
+    toy_table, paths = toy_trajectories(valley, steps=toy_steps)
+    plots = [plot_curves(curves, directory / "optimizers.png",
+                         f"{slug}: {depth}x{width} MLP, batch {batch_size}, {epochs} epochs"),
+             plot_toy(valley, paths, directory / "optimizers-toy.png")]
+    verdicts = optimizers_verdict(table) + toy_verdict(toy_table, valley)
+    report = Report("optimizers", f"Optimizers on {slug}", verdicts,
+                    {"Same model, same data": table, "2-D toy": toy_table}, plots,
+                    {"rows": table.to_dict("records"), "toy": toy_table.to_dict("records")},
+                    {"slug": slug, "epochs": epochs, "batch_size": batch_size, "depth": depth,
+                     "width": width, "seed": seed, "toy_steps": toy_steps,
+                     "train_rows": len(data.y_train)})
+    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    _finish(report, out)
+

@@ -1,0 +1,224 @@
+"""Teacher commands on the server machine: serve, team, close, reopen, reveal, rescore.
+
+They read and write the home (``--home`` / HARNESS_HOME) and its database directly and
+never need the server running.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import click
+
+from .app import format_option, home_option, main
+from .output import emit
+
+database_option = click.option(
+    "--database-url", envvar="HARNESS_DATABASE_URL", default=None, metavar="URL",
+    help="The store (default: SQLite in the home; or postgresql+psycopg://USER@HOST/DB; "
+         "$HARNESS_DATABASE_URL).")
+
+
+def open_harness(home, database_url):
+    """The application layer on ``home`` (imported here so `harness --help` stays fast)."""
+    from ..service import Harness
+
+    return Harness(home, database_url)
+
+
+@main.command()
+@home_option
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 lets the classroom reach it.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes sharing the one database.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(home, database_url, host, port, workers, log_level):
+    """Run the scoring server: the JSON API under /api, the pages, OpenAPI at /docs.
+
+    Every prepared competition in the home is served. Uploads are scored at once;
+    the private split never leaves this machine until `harness reveal`.
+
+    \b
+    Example:
+      harness prepare digits
+      harness serve --host 0.0.0.0 --port 8000 --workers 2
+      harness serve --database-url postgresql+psycopg://harness@127.0.0.1/harness
+    """
+    import uvicorn
+
+    harness = open_harness(home, database_url)
+    # built once here, so N workers never race to create the schema
+    slugs = [c["slug"] for c in harness.list_competitions()]
+    os.environ["HARNESS_HOME"] = str(harness.home)
+    os.environ["HARNESS_DATABASE_URL"] = harness.database_url
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(f"serving {', '.join(slugs) or 'no competitions (run `harness prepare SLUG`)'} "
+               f"from {harness.home} at http://{shown}:{port}/ (API docs: /docs); "
+               f"{workers} worker(s); Ctrl-C stops")
+    uvicorn.run("harness.server.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level=log_level)
+
+
+@main.group()
+def team():
+    """Teams: the course roster (they belong to the server, not to one competition).
+
+    \b
+    Example:
+      harness team add "Team Rocket" --member ana --member bo
+      harness team import roster.csv
+      harness team list
+    """
+
+
+@team.command("add")
+@click.argument("name")
+@click.option("--member", "members", multiple=True, help="A member's name (repeatable).")
+@home_option
+@database_option
+@format_option()
+def team_add(name, members, home, database_url, fmt):
+    """Add a team and print its token, once (only a hash is stored).
+
+    \b
+    Example:
+      harness team add "Team Rocket" --member ana --member bo
+      harness team add solo --format json      # {"team": "solo", "token": "..."}
+    """
+    added, token = open_harness(home, database_url).add_team(name, members)
+    if fmt == "table":
+        click.echo(f"added team {added['name']!r}; its token (shown only now, hand it over):")
+        click.echo(token)
+    else:
+        emit({"team": added["name"], "token": token}, fmt, [("team", "team"), ("token", "token")])
+
+
+@team.command("import")
+@click.argument("roster", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the tokens CSV (default: next to the roster).")
+@home_option
+@database_option
+def team_import(roster, output, home, database_url):
+    """Add the teams of a roster CSV (columns team,member) and write their tokens.
+
+    Each team gets one token; the tokens CSV (team,token) is written next to the
+    roster for you to mail out; the server keeps only hashes.
+
+    \b
+    Example:
+      printf 'team,member\\nrocket,ana\\nrocket,bo\\nowls,cy\\n' > roster.csv
+      harness team import roster.csv          # prints where the tokens CSV went
+    """
+    out = open_harness(home, database_url).import_roster(Path(roster), output and Path(output))
+    with open(out, newline="") as f:
+        count = sum(1 for _ in csv.DictReader(f))
+    click.echo(f"imported {count} team(s); tokens written to {out}: mail each team its own "
+               "line (the server keeps only hashes)")
+
+
+@team.command("list")
+@home_option
+@database_option
+@format_option()
+def team_list(home, database_url, fmt):
+    """List the teams and their members (never their tokens).
+
+    \b
+    Example:
+      harness team list --format csv
+    """
+    teams = open_harness(home, database_url).list_teams()
+    emit(teams, fmt, [("id", "id"), ("name", "team"), ("members", "members")],
+         title="teams")
+
+
+@team.command("baseline")
+@click.argument("slug")
+@click.argument("name")
+@click.option("-f", "--file", "file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The prediction CSV.")
+@click.option("-m", "--message", default="", help="A note shown with the row.")
+@home_option
+@database_option
+@format_option()
+def team_baseline(slug, name, file, message, home, database_url, fmt):
+    """Add a prediction CSV as a named baseline row (on both boards, marked; not a team).
+
+    It is scored like any upload but has no limits and no grade.
+
+    \b
+    Example:
+      harness team baseline digits "logistic regression" -f submissions/digits/logreg.csv
+    """
+    row = open_harness(home, database_url).add_baseline(slug, name, Path(file).read_bytes(),
+                                                       message)
+    emit(row, fmt, _SUBMISSION_COLUMNS, submission_rows([row]),
+         title=f"{slug}: baseline {name!r} added")
+
+
+_SUBMISSION_COLUMNS = [("id", "id"), ("team", "team"), ("submitted_at", "submitted (UTC)"),
+                       ("public_score", "public"), ("private_score", "private"),
+                       ("selected", "selected"), ("message", "message")]
+
+
+def submission_rows(rows: list[dict]) -> list[dict]:
+    """Rows for a table: a refused file says why in place of its message; late ones say so."""
+    def refused(error):         # the whole reason is in --format json/csv
+        return "refused: " + (error if len(error) <= 70 else error[:69] + "…")
+
+    return [{**r, "message": (refused(r["error"]) if r.get("error") else r.get("message")
+                              or "") + (" (late)" if r.get("late") else "")} for r in rows]
+
+
+def _state_command(name, verb, help_text, example):
+    @main.command(name, help=f"{help_text}\n\n\b\nExample:\n  {example}")
+    @click.argument("slug")
+    @home_option
+    @database_option
+    def command(slug, home, database_url):
+        getattr(open_harness(home, database_url), name)(slug)
+        click.echo(f"{slug}: {verb}")
+
+    return command
+
+
+close = _state_command(
+    "close", "closed; uploads are refused (403) until `harness reveal` or `harness reopen`",
+    "Close a competition: uploads are refused from now on (as after the deadline).",
+    "harness close digits")
+reopen = _state_command(
+    "reopen", "open again for uploads",
+    "Reopen a closed competition (before the reveal).", "harness reopen digits")
+reveal = _state_command(
+    "reveal", "revealed; the private board and private scores are visible to everyone",
+    "Reveal the private leaderboard (and private scores) to the students.",
+    "harness reveal digits")
+
+
+@main.command()
+@click.argument("slug")
+@home_option
+@database_option
+@format_option()
+def rescore(slug, home, database_url, fmt):
+    """Score every submission again against the current answer key (after a fix).
+
+    Old scores are kept in the history; the boards use the new ones.
+
+    \b
+    Example:
+      harness rescore digits
+    """
+    result = open_harness(home, database_url).rescore(slug)
+    if fmt == "table":
+        click.echo(f"{slug}: rescored {result['rescored']} submission(s), "
+                   f"{result['changed']} changed")
+    else:
+        emit(result, fmt, [("rescored", "rescored"), ("changed", "changed")])

@@ -1,0 +1,196 @@
+"""The HTTP client behind the student commands (``harness login``, ``submit``, ...).
+
+Credentials come from, first to last: the command's options, ``$HARNESS_SERVER`` /
+``$HARNESS_TOKEN``, and the file ``harness login`` wrote (``$HARNESS_CONFIG`` or
+``~/.config/harness/credentials.json``, mode 0600). Every failure becomes one
+:class:`harness.errors.HarnessError` line: the server's own ``detail`` when it answered,
+or which URL could not be reached when it did not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+
+from .errors import HarnessError, error_for_status
+from .home import RELEASED_FILES
+
+CONFIG_ENV = "HARNESS_CONFIG"
+DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)   # uploads are scored synchronously
+
+
+def config_path() -> Path:
+    """Where ``harness login`` keeps the server and token."""
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path.home() / ".config" / "harness" / "credentials.json"
+
+
+def load_credentials() -> dict:
+    """The stored ``{"server", "token"}`` (empty when nobody has logged in)."""
+    path = config_path()
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"cannot read the stored login {path}: {exc}; run "
+                           "`harness login --server URL --token TOKEN` again") from exc
+
+
+def save_credentials(server: str, token: str) -> Path:
+    """Store the login readable by its owner only (mode 0600); returns the file."""
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"server": server, "token": token}, f)
+    os.chmod(path, 0o600)   # an older file keeps its mode through O_CREAT; fix it
+    return path
+
+
+def normalize_server(url: str) -> str:
+    """``host:8000`` -> ``http://host:8000``; no trailing slash."""
+    url = url.strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    return url
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):     # FastAPI's request validation (422)
+        detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', ())[1:])}: {d.get('msg')}"
+                           for d in detail if isinstance(d, dict))
+    if not detail:
+        detail = f"the server answered {response.status_code} {response.reason_phrase}"
+    if response.status_code >= 500:   # a server fault: say where, so the teacher can look
+        return f"{detail} ({response.request.method} {response.request.url.path})"
+    return str(detail)
+
+
+class Client:
+    """One student's connection to a harness server.
+
+    Parameters
+    ----------
+    server : str
+        The server's base URL, e.g. ``http://10.0.0.5:8000``.
+    token : str, optional
+        The team token (not needed for the public leaderboard).
+    transport : httpx.BaseTransport, optional
+        For tests, e.g. ``httpx.MockTransport``.
+    """
+
+    def __init__(self, server: str, token: str | None = None, *, transport=None):
+        self.server = normalize_server(server)
+        self.token = token = token.strip() if token else token   # pasted with a line break
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.server, headers=headers,
+                                  timeout=DEFAULT_TIMEOUT, transport=transport)
+
+    @classmethod
+    def from_config(cls, server: str | None = None, token: str | None = None,
+                    need_token: bool = True) -> "Client":
+        """A client from the options, else the environment, else the stored login."""
+        stored = load_credentials()
+        server = server or os.environ.get("HARNESS_SERVER") or stored.get("server")
+        token = token or os.environ.get("HARNESS_TOKEN") or stored.get("token")
+        if not server:
+            raise HarnessError("no server given: run `harness login --server URL --token TOKEN` "
+                               "first, or pass --server / set HARNESS_SERVER")
+        if need_token and not token:
+            raise HarnessError("no token: run `harness login --server URL --token TOKEN` "
+                               "with the token from your teacher, or set HARNESS_TOKEN")
+        return cls(server, token)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _unreachable(self, exc: httpx.TransportError) -> HarnessError:
+        reason = str(exc) or type(exc).__name__
+        return HarnessError(f"cannot reach the harness server at {self.server} ({reason}); "
+                            "check the address (--server, HARNESS_SERVER or `harness login`) "
+                            "and that `harness serve` is running there")
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.status_code >= 400:
+            response.read()
+            raise error_for_status(response.status_code, _detail(response))
+        return response
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """Send one request; raises a one-line HarnessError for any failure."""
+        try:
+            return self._check(self._http.request(method, path, **kwargs))
+        except httpx.LocalProtocolError as exc:     # never sent: e.g. a control char in the token
+            raise HarnessError(f"cannot send the request to {self.server}: {exc}; check the "
+                               "token for stray characters") from exc
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from exc
+
+    def competitions(self) -> list[dict]:
+        return self.request("GET", "/api/competitions").json()
+
+    def competition(self, slug: str) -> dict:
+        return self.request("GET", f"/api/competitions/{slug}").json()
+
+    def download(self, slug: str, directory: str | Path, progress=None) -> list[Path]:
+        """Save the released files of ``slug`` into ``directory``; returns their paths.
+
+        ``progress(name, done_bytes, total_bytes_or_None)`` is called as bytes arrive.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        names = self.competition(slug).get("files") or list(RELEASED_FILES)
+        saved = []
+        for name in names:
+            target = directory / name
+            partial = target.with_name(name + ".part")
+            try:
+                with self._http.stream("GET", f"/api/competitions/{slug}/files/{name}") as r:
+                    self._check(r)
+                    total = int(r.headers["content-length"]) if "content-length" in r.headers \
+                        else None
+                    done = 0
+                    with open(partial, "wb") as f:
+                        for chunk in r.iter_bytes():
+                            f.write(chunk)
+                            done += len(chunk)
+                            if progress:
+                                progress(name, done, total)
+            except httpx.TransportError as exc:
+                partial.unlink(missing_ok=True)
+                raise self._unreachable(exc) from exc
+            partial.replace(target)      # never leave a half-written file under the real name
+            saved.append(target)
+        return saved
+
+    def submit(self, slug: str, path: str | Path, message: str = "") -> dict:
+        path = Path(path)
+        with open(path, "rb") as f:
+            return self.request("POST", f"/api/competitions/{slug}/submissions",
+                                files={"file": (path.name, f, "text/csv")},
+                                data={"message": message}).json()
+
+    def submissions(self, slug: str) -> list[dict]:
+        return self.request("GET", f"/api/competitions/{slug}/submissions").json()
+
+    def select(self, slug: str, submission_ids: list[int]) -> list[dict]:
+        return self.request("PUT", f"/api/competitions/{slug}/selection",
+                            json={"submission_ids": list(submission_ids)}).json()
+
+    def leaderboard(self, slug: str, board: str = "public") -> dict:
+        return self.request("GET", f"/api/competitions/{slug}/leaderboard",
+                            params={"board": board}).json()

@@ -1,0 +1,372 @@
+"""Small torch helpers the training-diagnostics labs share.
+
+- :func:`load_data`: a prepared competition -> standardized float tensors.
+- :func:`make_mlp`: an MLP of given depth and width, plain or with residual
+  connections and layer normalization.
+- :func:`make_optimizer`: the optimizers of the lecture by name, with an
+  optional warm-up + cosine-decay schedule.
+- :func:`fit`: a plain full-batch / minibatch training loop returning the
+  per-epoch training and validation loss and accuracy, and the time spent.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import PreparedError
+from ..home import Prepared, find_spec_path, load_prepared
+
+
+@dataclass
+class LabData:
+    """A competition's training and validation parts as standardized tensors.
+
+    ``y`` holds class indices (int64) for classification and floats for
+    regression; features are standardized with the training part's mean and
+    standard deviation.
+    """
+
+    slug: str
+    task: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    classes: list | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        """Logits per row: one per class (binary included), one for regression."""
+        return len(self.classes) if self.classes else 1
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+    def null_loss(self) -> float:
+        """Training loss of the best constant prediction (class prior / mean).
+
+        The scale the lab's rules measure losses against: a model no better
+        than this has learned nothing.
+        """
+        if self.is_classification:
+            p = torch.bincount(self.y_train, minlength=self.n_outputs).double()
+            p = p[p > 0] / p.sum()
+            return float(-(p * p.log()).sum())
+        return float(self.y_train.var(unbiased=False))
+
+    def subset(self, n_train: int | None, seed: int = 0) -> "LabData":
+        """The same data with at most ``n_train`` training rows (a random subset)."""
+        if n_train is None or n_train >= len(self.y_train):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self.y_train), generator=g)[:n_train]
+        return LabData(self.slug, self.task, self.x_train[idx], self.y_train[idx],
+                       self.x_val, self.y_val, self.classes)
+
+
+def ensure_prepared(home, slug: str, echo=None) -> Prepared:
+    """``load_prepared(home, slug)``, preparing the built-in competition first if needed.
+
+    ``echo`` (e.g. ``click.echo``) is told when the competition gets prepared.
+    """
+    try:
+        return load_prepared(home, slug)
+    except PreparedError:
+        spec_path = find_spec_path(slug)   # raises a clear error for an unknown slug
+        from ..splits import prepare   # the lab needs it only on a fresh home
+
+        prepared = prepare(spec_path, home)
+        if echo is not None:
+            echo(f"prepared {prepared.spec.slug!r} in {prepared.directory} (it was not "
+                 "prepared in this home yet)")
+        return prepared
+
+
+def load_data(prepared: Prepared) -> LabData:
+    """The training and validation parts of ``prepared`` as float tensors.
+
+    Encoded as the baselines encode them (:func:`harness.baselines.data.load_arrays`):
+    features standardized, or an image scaled as a whole to [0, 1]; classes as
+    indices; a regression target standardized, so losses are on a unit scale.
+
+    Raises
+    ------
+    DataError
+        When a feature is not numeric or a value is missing.
+    """
+    from ..baselines.data import load_arrays
+
+    a = load_arrays(prepared)
+    if a.classes is not None:
+        y_tr, y_va = torch.tensor(a.y_train), torch.tensor(a.y_val)
+    else:
+        y_tr = torch.tensor((a.y_train - a.y_mean) / a.y_scale, dtype=torch.float32)
+        y_va = torch.tensor((a.y_val - a.y_mean) / a.y_scale, dtype=torch.float32)
+    return LabData(prepared.spec.slug, a.task, torch.tensor(a.x_train), y_tr,
+                   torch.tensor(a.x_val), y_va,
+                   list(a.classes) if a.classes is not None else None)
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+               "softplus": nn.Softplus}
+
+
+class _Block(nn.Module):
+    """Linear -> (LayerNorm) -> activation, with an optional skip connection."""
+
+    def __init__(self, n_in, n_out, activation, residual, norm):
+        super().__init__()
+        self.linear = nn.Linear(n_in, n_out)
+        self.norm = nn.LayerNorm(n_out) if norm else nn.Identity()
+        self.act = ACTIVATIONS[activation]()
+        self.residual = residual and n_in == n_out
+
+    def forward(self, x):
+        h = self.act(self.norm(self.linear(x)))
+        return x + h if self.residual else h
+
+
+def make_mlp(n_in: int, n_out: int, depth: int, width: int, *, activation: str = "relu",
+             residual: bool = False, norm: bool = False) -> nn.Sequential:
+    """An MLP with ``depth`` hidden layers of ``width`` units.
+
+    ``depth=0`` is the linear model (logistic / softmax / linear regression),
+    the lab's easy-to-optimize reference. ``residual`` adds skip connections
+    around the hidden layers of equal width; ``norm`` adds LayerNorm (which,
+    unlike BatchNorm, also works with batches of one).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    layers, size = [], n_in
+    for _ in range(depth):
+        layers.append(_Block(size, width, activation, residual, norm))
+        size = width
+    layers.append(nn.Linear(size, n_out))
+    return nn.Sequential(*layers)
+
+
+def n_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, task: str):
+    """Mean loss (cross-entropy, or MSE for regression) and accuracy (NaN for regression)."""
+    if task == "regression":
+        return F.mse_loss(logits.squeeze(-1), y), torch.tensor(float("nan"))
+    loss = F.cross_entropy(logits, y)
+    return loss, (logits.argmax(-1) == y).float().mean()
+
+
+OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam", "adam-warmup")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.02, "adagrad": 0.05, "rmsprop": 1e-3, "adam": 1e-3,
+              "adam-warmup": 3e-3}
+
+
+def warmup_cosine(total_steps: int, warmup: float = 0.1):
+    """lr multiplier: linear warm-up over ``warmup`` of the steps, then cosine decay to 0."""
+    w = max(1, int(round(warmup * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < w:
+            return (step + 1) / w
+        progress = (step - w) / max(1, total_steps - w)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return factor
+
+
+def make_optimizer(name: str, params, lr: float | None = None, *, total_steps: int = 1,
+                   momentum: float = 0.9, weight_decay: float = 0.0):
+    """An optimizer by the lecture's name and its per-update lr schedule (or None).
+
+    Names: ``sgd``, ``momentum`` (SGD with momentum), ``adagrad``, ``rmsprop``,
+    ``adam``, ``adam-warmup`` (Adam with linear warm-up and cosine decay over
+    ``total_steps`` updates). ``lr=None`` takes :data:`DEFAULT_LR`.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    lr = DEFAULT_LR[name] if lr is None else lr
+    params = list(params)
+    if name == "sgd":
+        opt = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    elif name == "momentum":
+        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    elif name == "adagrad":
+        opt = torch.optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    elif name == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    schedule = (torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total_steps))
+                if name == "adam-warmup" else None)
+    return opt, schedule
+
+
+@dataclass
+class History:
+    """Per-epoch numbers of one training run (index 0 is before any update)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    updates: int = 0
+
+    def final(self) -> dict:
+        """The last epoch's losses and accuracies."""
+        return {"train_loss": self.train_loss[-1], "val_loss": self.val_loss[-1],
+                "train_acc": self.train_acc[-1], "val_acc": self.val_acc[-1]}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: LabData) -> tuple[float, float, float, float]:
+    """Training loss, validation loss, training accuracy, validation accuracy."""
+    model.eval()
+    tl, ta = loss_and_accuracy(model(data.x_train), data.y_train, data.task)
+    vl, va = loss_and_accuracy(model(data.x_val), data.y_val, data.task)
+    model.train()
+    return float(tl), float(vl), float(ta), float(va)
+
+
+def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None = None,
+        optimizer: str = "adam", lr: float | None = None, momentum: float = 0.9,
+        weight_decay: float = 0.0, seed: int = 0, progress=None) -> History:
+    """Train ``model`` on ``data`` and record losses and accuracies after every epoch.
+
+    Parameters
+    ----------
+    model : nn.Module
+    data : LabData
+    epochs : int
+        Passes over the training rows; the rows are reshuffled every epoch.
+    batch_size : int, optional
+        Rows per update; None (or at least the training size) is full-batch.
+    optimizer, lr, momentum, weight_decay
+        See :func:`make_optimizer`.
+    seed : int
+        Seeds the shuffling (the model's initialization is the caller's).
+    progress : callable, optional
+        Called with ``(epoch, history)`` after every epoch.
+
+    Returns
+    -------
+    History
+        Entry 0 is the untrained model; the loss is measured on the whole
+        training part in eval mode, not averaged over the epoch's batches.
+        A run that diverges stops early with NaN losses recorded.
+    """
+    n = len(data.y_train)
+    bs = n if batch_size is None else max(1, min(int(batch_size), n))
+    per_epoch = math.ceil(n / bs)
+    opt, schedule = make_optimizer(optimizer, model.parameters(), lr,
+                                   total_steps=per_epoch * epochs, momentum=momentum,
+                                   weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    hist = History()
+    _record(hist, evaluate(model, data), 0.0)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=gen) if bs < n else None
+        for i in range(0, n, bs):
+            if order is None:
+                xb, yb = data.x_train, data.y_train
+            else:
+                idx = order[i:i + bs]
+                xb, yb = data.x_train[idx], data.y_train[idx]
+            loss, _ = loss_and_accuracy(model(xb), yb, data.task)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if schedule is not None:
+                schedule.step()
+            hist.updates += 1
+        _record(hist, evaluate(model, data), time.perf_counter() - start)
+        if progress is not None:
+            progress(epoch, hist)
+        if not math.isfinite(hist.train_loss[-1]):
+            break
+    return hist
+
+
+def _record(hist: History, numbers, seconds: float) -> None:
+    tl, vl, ta, va = numbers
+    hist.train_loss.append(tl)
+    hist.val_loss.append(vl)
+    hist.train_acc.append(ta)
+    hist.val_acc.append(va)
+    hist.epoch_seconds.append(seconds)
+
+
+def seeded_mlp(data: LabData, depth: int, width: int, seed: int, **kwargs) -> nn.Sequential:
+    """:func:`make_mlp` for ``data``'s inputs and outputs, initialized from ``seed``."""
+    torch.manual_seed(seed)
+    return make_mlp(data.n_features, data.n_outputs, depth, width, **kwargs)
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (the labs write PNG files, never open windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss_curves(curves: dict, path, title: str, null_loss: float | None = None):
+    """Training and validation loss per epoch side by side, one line per run (log scale).
+
+    ``curves`` maps a label to ``(training losses, validation losses)``;
+    ``null_loss`` draws the constant prediction's loss for scale.
+    """
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for name, (tr, va) in curves.items():
+        line, = axes[0].plot(tr, label=name)
+        axes[1].plot(va, color=line.get_color(), label=name)
+    for ax, what in zip(axes, ("training", "validation")):
+        if null_loss is not None:
+            ax.axhline(null_loss, color="grey", ls=":", lw=1, label="constant prediction")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{what} loss")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("loss")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def label_axes(ax, xlabel: str, ylabel: str | None = None, title: str | None = None,
+               legend: bool = True) -> None:
+    """Axis labels, title, a small legend and a light grid: the labs' common dress."""
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+
+
+def save_figure(fig, path):
+    """Lay out, write as PNG and close ``fig``; return ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    fig.clf()
+    pyplot().close(fig)
+    return path

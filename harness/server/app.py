@@ -1,0 +1,65 @@
+"""Build the FastAPI application around one :class:`harness.service.Harness`.
+
+``harness serve`` runs :func:`create_app_from_env` as a uvicorn factory, so that each of
+``--workers N`` processes builds its own app (and its own answer-key cache) on the same
+home and database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from .. import __version__
+from . import api
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(harness, *, throttle: api.FailureThrottle | None = None) -> FastAPI:
+    """The server's app: the JSON API under /api, OpenAPI at /docs, and the web pages.
+
+    Parameters
+    ----------
+    harness : harness.service.Harness
+        The application layer every route calls.
+    throttle : FailureThrottle, optional
+        How repeated bad tokens from one client are slowed down (default settings if None).
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+    app = FastAPI(title="harness", version=__version__,
+                  description="Kaggle-style competitions for teaching machine learning. "
+                              "Send `Authorization: Bearer TOKEN` (from your teacher); the "
+                              "public leaderboard needs no token.")
+    app.state.harness = harness
+    app.state.throttle = throttle or api.FailureThrottle()
+    api.install(app)
+    try:
+        from . import pages
+    except ModuleNotFoundError as exc:
+        # only a missing pages module is fine; a broken import inside it must surface
+        if exc.name != f"{__package__}.pages":
+            raise
+    else:
+        app.include_router(pages.router)
+    if STATIC_DIR.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app for the home in ``$HARNESS_HOME`` and the database in ``$HARNESS_DATABASE_URL``.
+
+    The uvicorn factory ``harness serve`` starts (one call per worker process).
+    """
+    from ..service import Harness
+
+    return create_app(Harness(os.environ.get("HARNESS_HOME") or None,
+                              os.environ.get("HARNESS_DATABASE_URL") or None))

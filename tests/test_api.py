@@ -1,0 +1,435 @@
+"""The JSON API of a real `harness serve` (uvicorn subprocess), on SQLite and PostgreSQL:
+every endpoint and status code, the upload cap, bad-token throttling, --workers 2."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import select
+import shutil
+import socket
+import ssl
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from harness.home import RELEASED_FILES, load_prepared
+from harness.scoring import AnswerKey, round_public, score
+from harness.service import Harness
+
+SSL_CONTEXT = ssl.create_default_context()   # built once: loading certifi per client is slow
+SMALL_CAP_MB = 0.1      # fertility's upload cap in these tests (a real submission is ~38 KB)
+
+
+class Api:
+    """One running server and the teacher's handle on its home and database."""
+
+    def __init__(self, server, harness):
+        self.server, self.url, self.h = server, server.url, harness
+        self.home = harness.home
+        self._teams = 0
+
+    def team(self, name=None) -> str:
+        """A new team's token (each test uses its own teams: limits are per team)."""
+        self._teams += 1
+        return self.h.add_team(name or f"team-{self._teams}-{time.monotonic_ns() % 10**6}")[1]
+
+    def client(self, token=None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, verify=SSL_CONTEXT)
+
+    def upload(self, token, slug, data: bytes, message="", filename="predictions.csv"):
+        with self.client(token) as c:
+            return c.post(f"/api/competitions/{slug}/submissions",
+                          files={"file": (filename, data, "text/csv")},
+                          data={"message": message})
+
+
+def _home_with_small_cap(source, target: Path) -> Path:
+    shutil.copytree(source, target)
+    toml = target / "competitions" / "fertility" / "competition.toml"
+    text = re.sub(r"(?m)^max_upload_mb\s*=.*\n", "", toml.read_text())
+    toml.write_text(text.replace("[rules]\n", f"[rules]\nmax_upload_mb = {SMALL_CAP_MB}\n"))
+    assert load_prepared(target, "fertility").spec.rules.max_upload_mb == SMALL_CAP_MB
+    return target
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, _prepared_home, tmp_path_factory, start_server):
+    database_url = request.getfixturevalue("fresh_postgres_url")() \
+        if request.param == "postgres" else None
+    home = _home_with_small_cap(_prepared_home, tmp_path_factory.mktemp(request.param) / "home")
+    harness = Harness(home, database_url)
+    server = start_server(home, database_url)
+    yield Api(server, harness)
+    server.stop()
+
+
+def sample(home, slug) -> bytes:
+    return (load_prepared(home, slug).released_dir / "sample_submission.csv").read_bytes()
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+def test_openapi_lists_every_route(api):
+    with api.client() as c:
+        assert c.get("/docs").status_code == 200
+        paths = c.get("/openapi.json").json()["paths"]
+    assert {"/api/competitions", "/api/competitions/{slug}",
+            "/api/competitions/{slug}/files/{name}", "/api/competitions/{slug}/submissions",
+            "/api/competitions/{slug}/selection",
+            "/api/competitions/{slug}/leaderboard"} <= set(paths)
+    assert "multipart/form-data" in paths["/api/competitions/{slug}/submissions"]["post"][
+        "requestBody"]["content"]
+
+
+def test_competitions_need_a_token(api):
+    token = api.team()
+    with api.client(token) as c:
+        listing = c.get("/api/competitions")
+        one = c.get("/api/competitions/digits")
+        unknown = c.get("/api/competitions/no-such-thing")
+    assert listing.status_code == 200
+    slugs = {c["slug"] for c in listing.json()}
+    assert {"digits", "breast-cancer", "fertility", "noise-binary"} <= slugs
+    digits = next(c for c in listing.json() if c["slug"] == "digits")
+    assert digits["metric"] == "accuracy" and digits["state"] == "open"
+    assert set(digits["files"]) == set(RELEASED_FILES)
+    assert one.status_code == 200 and one.json()["rules"]["daily_limit"] == 5
+    assert unknown.status_code == 404 and "no-such-thing" in unknown.json()["detail"]
+    with api.client() as c:
+        assert c.get("/api/competitions").status_code == 401
+        assert c.get("/api/competitions/digits").status_code == 401
+
+
+def test_download_released_files(api):
+    token = api.team()
+    released = load_prepared(api.home, "digits").released_dir
+    with api.client(token) as c:
+        for name in RELEASED_FILES:
+            r = c.get(f"/api/competitions/digits/files/{name}")
+            assert r.status_code == 200, name
+            assert r.content == (released / name).read_bytes()
+            assert name in r.headers["content-disposition"]
+        assert c.get("/api/competitions/digits/files/solution.csv").status_code == 404
+        assert c.get("/api/competitions/nope/files/train.csv").status_code == 404
+    with api.client() as c:
+        assert c.get("/api/competitions/digits/files/train.csv").status_code == 401
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+def test_scored_upload_is_201_with_public_score_and_remaining(api, make_predictions):
+    token = api.team()
+    data = make_predictions(api.home, "digits", public_right=0.9, private_right=0.6)
+    r = api.upload(token, "digits", data, message="first try")
+    assert r.status_code == 201, r.text
+    body = r.json()
+    key = AnswerKey.from_prepared(load_prepared(api.home, "digits"))
+    expected = score(data, key)
+    assert body["status"] == "scored" and body["message"] == "first try"
+    assert body["public_score"] == round_public(expected.public, 5)
+    assert body["private_score"] is None
+    assert body["remaining_today"] == 4
+    assert body["selected"] is False and body["late"] is False
+    assert body["submitted_at"].endswith(("Z", "+00:00"))
+
+
+def test_invalid_file_is_400_and_not_counted(api):
+    token = api.team()
+    r = api.upload(token, "digits", b"id,label\n1,3\n")
+    assert r.status_code == 400
+    assert r.json()["detail"]                  # says what is wrong
+    r = api.upload(token, "digits", b"")
+    assert r.status_code == 400
+    with api.client(token) as c:               # no file field at all
+        r = c.post("/api/competitions/digits/submissions", data={"message": "x"})
+    assert r.status_code == 400 and "file" in r.json()["detail"]
+    ok = api.upload(token, "digits", sample(api.home, "digits"))
+    assert ok.status_code == 201 and ok.json()["remaining_today"] == 4
+
+
+def test_daily_limit_is_429(api):
+    token = api.team()
+    data = sample(api.home, "digits")
+    answers = [api.upload(token, "digits", data) for _ in range(5)]
+    assert [a.status_code for a in answers] == [201] * 5
+    assert [a.json()["remaining_today"] for a in answers] == [4, 3, 2, 1, 0]
+    over = api.upload(token, "digits", data)
+    assert over.status_code == 429 and over.json()["detail"]
+
+
+def test_unknown_competition_upload_is_404(api):
+    assert api.upload(api.team(), "nope", b"id,label\n").status_code == 404
+
+
+def test_team_sees_only_its_own_submissions(api):
+    a, b = api.team(), api.team()
+    data = sample(api.home, "digits")
+    mine = {api.upload(a, "digits", data, "a1").json()["id"],
+            api.upload(a, "digits", data, "a2").json()["id"]}
+    theirs = api.upload(b, "digits", data, "b1").json()["id"]
+    with api.client(a) as c:
+        listed = c.get("/api/competitions/digits/submissions").json()
+    assert {s["id"] for s in listed} == mine
+    assert theirs not in {s["id"] for s in listed}
+    assert [s["message"] for s in listed] == ["a2", "a1"]       # newest first
+    assert len({s["team"] for s in listed}) == 1
+    with api.client() as c:
+        assert c.get("/api/competitions/digits/submissions").status_code == 401
+
+
+def test_selection_replaces_and_refuses_others(api):
+    a, b = api.team(), api.team()
+    data = sample(api.home, "digits")
+    ids = [api.upload(a, "digits", data).json()["id"] for _ in range(3)]
+    other = api.upload(b, "digits", data).json()["id"]
+    with api.client(a) as c:
+        put = c.put("/api/competitions/digits/selection", json={"submission_ids": ids[:2]})
+        assert put.status_code == 200, put.text
+        assert {s["id"] for s in put.json()} == set(ids[:2])
+        put = c.put("/api/competitions/digits/selection", json={"submission_ids": [ids[2]]})
+        assert {s["id"] for s in put.json()} == {ids[2]}
+        listed = c.get("/api/competitions/digits/submissions").json()
+        assert {s["id"] for s in listed if s["selected"]} == {ids[2]}
+        too_many = c.put("/api/competitions/digits/selection", json={"submission_ids": ids})
+        assert too_many.status_code == 400 and too_many.json()["detail"]
+        foreign = c.put("/api/competitions/digits/selection", json={"submission_ids": [other]})
+        assert foreign.status_code in (400, 403, 404)
+        assert c.put("/api/competitions/digits/selection", json={"ids": [1]}).status_code == 422
+    with api.client() as c:
+        assert c.put("/api/competitions/digits/selection",
+                     json={"submission_ids": ids[:1]}).status_code == 401
+
+
+# --- leaderboards, close and reveal -----------------------------------------------------------
+
+def test_public_board_needs_no_token_and_names_the_caller(api, make_predictions):
+    token = api.team("board-team")
+    api.upload(token, "digits", make_predictions(api.home, "digits", 0.95, 0.7))
+    with api.client() as c:
+        board = c.get("/api/competitions/digits/leaderboard")
+        assert c.get("/api/competitions/digits/leaderboard",
+                     params={"board": "nonsense"}).status_code == 422
+        assert c.get("/api/competitions/nope/leaderboard").status_code == 404
+    assert board.status_code == 200
+    body = board.json()
+    assert body["competition"] == "digits" and body["board"] == "public"
+    assert "your_team" not in body
+    row = next(r for r in body["rows"] if r["team"] == "board-team")
+    assert set(row) >= {"rank", "team", "score", "entries", "last_submission", "baseline"}
+    assert [r["rank"] for r in body["rows"]] == sorted(r["rank"] for r in body["rows"])
+    with api.client(token) as c:
+        assert c.get("/api/competitions/digits/leaderboard").json()["your_team"] == "board-team"
+    with api.client("not-a-token") as c:
+        assert c.get("/api/competitions/digits/leaderboard").status_code == 401
+
+
+def test_close_refuses_uploads_until_reopened(api):
+    token = api.team()
+    data = sample(api.home, "noise-binary")
+    api.h.close("noise-binary")
+    try:
+        closed = api.upload(token, "noise-binary", data)
+        assert closed.status_code == 403 and closed.json()["detail"]
+    finally:
+        api.h.reopen("noise-binary")
+    assert api.upload(token, "noise-binary", data).status_code == 201
+
+
+def test_private_board_is_403_before_the_reveal_and_right_after(api, make_predictions):
+    key = AnswerKey.from_prepared(load_prepared(api.home, "breast-cancer"))
+    teams = {"rev-a": (1.0, 0.6), "rev-b": (0.7, 0.95)}
+    expected = {}
+    tokens = {}
+    for name, (pub, priv) in teams.items():
+        tokens[name] = api.team(name)
+        data = make_predictions(api.home, "breast-cancer", pub, priv)
+        assert api.upload(tokens[name], "breast-cancer", data).status_code == 201
+        expected[name] = score(data, key)
+    with api.client(tokens["rev-a"]) as c:
+        hidden = c.get("/api/competitions/breast-cancer/leaderboard", params={"board": "private"})
+        assert hidden.status_code == 403 and hidden.json()["detail"]
+        public = c.get("/api/competitions/breast-cancer/leaderboard").json()
+    assert [r["team"] for r in public["rows"] if not r["baseline"]][:2] == ["rev-a", "rev-b"]
+    with api.client() as c:
+        assert c.get("/api/competitions/breast-cancer/leaderboard",
+                     params={"board": "private"}).status_code == 401
+
+    api.h.reveal("breast-cancer")
+    with api.client(tokens["rev-a"]) as c:
+        private = c.get("/api/competitions/breast-cancer/leaderboard", params={"board": "private"})
+        mine = c.get("/api/competitions/breast-cancer/submissions").json()
+    assert private.status_code == 200
+    rows = [r for r in private.json()["rows"] if not r["baseline"]]
+    assert [r["team"] for r in rows] == ["rev-b", "rev-a"]       # the shake-up
+    for r in rows:
+        assert r["score"] == pytest.approx(expected[r["team"]].private, abs=1e-4)
+    assert mine[0]["private_score"] == pytest.approx(expected["rev-a"].private, abs=1e-4)
+
+    # after the reveal a perfect late upload is scored on both boards but never ranked
+    late = api.upload(tokens["rev-b"], "breast-cancer", make_predictions(api.home, "breast-cancer"))
+    assert late.status_code == 201 and late.json()["late"] is True
+    assert late.json()["private_score"] == pytest.approx(1.0)
+    with api.client() as c:
+        after = c.get("/api/competitions/breast-cancer/leaderboard").json()
+    assert [(r["team"], r["score"]) for r in after["rows"]] == \
+        [(r["team"], r["score"]) for r in public["rows"]]
+
+
+def test_401_never_says_which_part_was_wrong(api):
+    token = api.team()
+    answers = []
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"},
+                    {"Authorization": f"Bearer {token[:-1]}x"}, {"Authorization": "Bearer"}):
+        r = httpx.get(api.url + "/api/competitions", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["www-authenticate"] == "Bearer"
+        answers.append(r.json())
+    assert all(a == answers[0] for a in answers)
+
+
+# --- the upload cap: 413 before the whole body is read ----------------------------------------
+
+def _raw_upload(url, token, head: dict, body_chunks, chunked: bool):
+    """Send an upload by hand and return (status, body) as soon as the server answers,
+    stopping sending then (the server may answer before it has the whole body)."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    lines = ["POST /api/competitions/fertility/submissions HTTP/1.1", f"Host: {parts.netloc}",
+             f"Authorization: Bearer {token}",
+             "Content-Type: multipart/form-data; boundary=XyZ"]
+    lines += [f"{k}: {v}" for k, v in head.items()]
+    if chunked:
+        lines.append("Transfer-Encoding: chunked")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sent = 0
+    for chunk in body_chunks:
+        if select.select([sock], [], [], 0)[0]:     # answered already: stop sending
+            break
+        try:
+            sock.sendall((f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") if chunked else chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        sent += len(chunk)
+    data = b""
+    try:
+        while select.select([sock], [], [], 30)[0]:
+            more = sock.recv(65536)
+            data += more
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), None)
+            if not more or (length is not None and len(body) >= length):
+                break
+    except ConnectionResetError:
+        pass
+    sock.close()
+    return int(data.split(b" ", 2)[1]), data, sent
+
+
+def test_oversize_declared_length_is_413_without_reading_the_body(api):
+    token = api.team()
+    start = time.monotonic()
+    status, raw, sent = _raw_upload(api.url, token, {"Content-Length": str(500 * 2**20)},
+                                    [b"--XyZ\r\n"], chunked=False)
+    assert status == 413 and b"max_upload_mb" in raw
+    assert sent < 100 and time.monotonic() - start < 5      # answered with 500 MB unsent
+
+
+def test_oversize_streamed_body_is_413_while_streaming(api):
+    token = api.team()
+    chunk = b"1,2.0\n" * 10_000                            # 60 KB of CSV rows
+    head = (b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+            b"Content-Type: text/csv\r\n\r\nid,fertility\n")
+    status, raw, sent = _raw_upload(api.url, token, {}, [head] + [chunk] * 1000, chunked=True)
+    assert status == 413 and b"max_upload_mb" in raw
+    assert sent < 5 * 2**20                                 # stopped far before 60 MB
+
+
+def test_oversize_regular_upload_is_413_and_a_small_one_passes(api):
+    token = api.team()
+    real = sample(api.home, "fertility")
+    assert len(real) < SMALL_CAP_MB * 2**20
+    assert api.upload(token, "fertility", real).status_code == 201
+    big = real + b"\n" * int(SMALL_CAP_MB * 2**20)
+    r = api.upload(token, "fertility", big)
+    assert r.status_code == 413 and "max_upload_mb" in r.json()["detail"]
+
+
+# --- throttling and workers (SQLite only: they test the process, not the store) ---------------
+
+def test_repeated_bad_tokens_are_slowed_then_refused(api):
+    # from an address of its own (127.0.0.x is all loopback), so other tests are not blocked
+    source = f"127.0.0.{2 + time.monotonic_ns() % 250}"
+
+    client = httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30)
+
+    def get(token):
+        start = time.monotonic()
+        r = client.get(api.url + "/api/competitions", headers={"Authorization": f"Bearer {token}"})
+        return r, time.monotonic() - start
+
+    good = api.team()
+    quick = [get("guess") for _ in range(5)]
+    assert [r.status_code for r, _ in quick] == [401] * 5
+    slowed, took = get("guess")
+    assert slowed.status_code == 401 and took >= 0.2 > max(t for _, t in quick) - 0.05
+    assert get(good)[0].status_code == 200
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = [r.status_code for r, _ in pool.map(get, ["guess"] * 30)]
+    assert set(codes) <= {401, 429} and 429 in codes
+    blocked, _ = get(good)                     # blocked before the token is even looked at
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    assert httpx.get(api.url + "/api/competitions", headers={                 # others are not
+        "Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes uvicorn spawned (not multiprocessing's resource tracker)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+                out.append(int(child))
+    return out
+
+
+def test_two_workers_serve_one_sqlite_home(prepared_home, start_server):
+    harness = Harness(prepared_home)
+    tokens = [harness.add_team(f"w{i}")[1] for i in range(8)]
+    server = start_server(prepared_home, workers=2)
+    deadline = time.monotonic() + 30
+    while len(_workers(server.process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_workers(server.process.pid)) == 2
+    data = sample(prepared_home, "digits")
+
+    def upload(token):
+        with httpx.Client(base_url=server.url, timeout=60,
+                          headers={"Authorization": f"Bearer {token}"}) as c:
+            return c.post("/api/competitions/digits/submissions",
+                          files={"file": ("p.csv", data, "text/csv")}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(upload, tokens * 2))
+    assert codes == [201] * 16
+    board = httpx.get(server.url + "/api/competitions/digits/leaderboard").json()
+    assert {r["team"] for r in board["rows"] if not r["baseline"]} == {f"w{i}" for i in range(8)}
+    assert all(r["entries"] == 2 for r in board["rows"] if not r["baseline"])
+    # both workers serve: each ends up holding the one SQLite file open
+    db = (prepared_home / "harness.db").resolve()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(
+            _has_open(pid, db) for pid in _workers(server.process.pid)):
+        httpx.get(server.url + "/api/competitions/digits/leaderboard")   # a new connection each
+    assert all(_has_open(pid, db) for pid in _workers(server.process.pid))
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    return any(fd.resolve() == path for fd in fds.iterdir() if fd.is_symlink())

@@ -1,0 +1,149 @@
+"""The teacher commands (team add/import/list/baseline, close, reopen, reveal, rescore,
+serve) and the README's classroom flow end to end through a real `harness serve`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.home import load_prepared
+from harness.scoring import AnswerKey, score
+from harness.service import Harness
+
+TEACHER_COMMANDS = [["serve"], ["team"], ["team", "add"], ["team", "import"], ["team", "list"],
+                    ["team", "baseline"], ["close"], ["reopen"], ["reveal"], ["rescore"]]
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    for name in ("HARNESS_SERVER", "HARNESS_TOKEN", "HARNESS_HOME", "HARNESS_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setenv("HARNESS_CONFIG", str(tmp_path / "credentials.json"))
+    runner = CliRunner()
+
+    def run(*args, code=0, env=None):
+        result = runner.invoke(main, [str(a) for a in args], env=env)
+        assert result.exit_code == code, (args, result.output, result.exception)
+        return result
+
+    return run
+
+
+def test_team_add_prints_the_token_once(prepared_home, cli):
+    out = cli("team", "add", "Night Owls", "--member", "ana", "--member", "bo",
+              "--home", prepared_home).stdout
+    token = out.strip().splitlines()[-1]
+    harness = Harness(prepared_home)
+    assert harness.authenticate(token) == {"id": 1, "name": "Night Owls", "members": ["ana", "bo"]}
+    as_json = json.loads(cli("team", "add", "solo", "--home", prepared_home,
+                             "--format", "json").stdout)
+    assert set(as_json) == {"team", "token"} and as_json["team"] == "solo"
+    assert harness.authenticate(as_json["token"])["name"] == "solo"
+    listed = json.loads(cli("team", "list", "--home", prepared_home, "--format", "json").stdout)
+    assert [t["name"] for t in listed] == ["Night Owls", "solo"]
+    assert token not in cli("team", "list", "--home", prepared_home).stdout
+    assert "error:" in cli("team", "add", "solo", "--home", prepared_home, code=2).stderr
+
+
+def test_team_import_writes_a_tokens_csv(prepared_home, cli, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("team,member\nrockets,ana\nrockets,bo\nowls,cy\n")
+    out = cli("team", "import", roster, "--home", prepared_home).stdout
+    assert "2 team(s)" in out
+    written = re.search(r"tokens written to (\S+?):", out).group(1)
+    with open(written, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["team"] for r in rows) == ["owls", "rockets"]
+    harness = Harness(prepared_home)
+    for row in rows:
+        assert harness.authenticate(row["token"])["name"] == row["team"]
+    assert sorted(harness.authenticate(next(r["token"] for r in rows if r["team"] == "rockets"))
+                  ["members"]) == ["ana", "bo"]
+
+
+def test_baseline_row_and_state_commands(prepared_home, cli, tmp_path, make_predictions):
+    harness = Harness(prepared_home)
+    predictions = tmp_path / "logreg.csv"
+    predictions.write_bytes(make_predictions(prepared_home, "digits", 0.8, 0.75))
+    added = json.loads(cli("team", "baseline", "digits", "logistic regression", "-f", predictions,
+                           "--home", prepared_home, "--format", "json").stdout)
+    assert added["baseline"] is True and added["status"] == "scored"
+    board = harness.leaderboard("digits")
+    assert [(r["team"], r["baseline"]) for r in board["rows"]] == [("logistic regression", True)]
+    table = cli("leaderboard", "digits", "--home", prepared_home).stdout
+    assert "logistic regression (baseline)" in table
+
+    assert "closed" in cli("close", "digits", "--home", prepared_home).stdout
+    assert harness.state("digits") == "closed"
+    cli("reopen", "digits", "--home", prepared_home)
+    assert harness.state("digits") == "open"
+    result = json.loads(cli("rescore", "digits", "--home", prepared_home,
+                            "--format", "json").stdout)
+    assert result == {"rescored": 1, "changed": 0}
+    assert "revealed" in cli("reveal", "digits", "--home", prepared_home).stdout
+    assert harness.state("digits") == "revealed"
+    assert "error:" in cli("reveal", "no-such", "--home", prepared_home, code=2).stderr
+
+
+@pytest.mark.parametrize("command", TEACHER_COMMANDS, ids=" ".join)
+def test_every_teacher_command_has_help_with_an_example(cli, command):
+    assert "Example" in cli(*command, "--help").stdout
+
+
+def test_the_readme_classroom_flow(tmp_path, cli, start_server, monkeypatch, make_predictions):
+    home = tmp_path / "srv"
+    # teacher: prepare, roster, serve
+    cli("prepare", "digits", "--home", home)
+    roster = tmp_path / "roster.csv"
+    roster.write_text("team,member\nrockets,ana\nowls,bo\n")
+    out = cli("team", "import", roster, "--home", home).stdout
+    with open(re.search(r"tokens written to (\S+?):", out).group(1), newline="") as f:
+        tokens = {r["team"]: r["token"] for r in csv.DictReader(f)}
+    server = start_server(home)
+    key = AnswerKey.from_prepared(load_prepared(home, "digits"))
+
+    # students, each on their own machine (own login file)
+    expected = {}
+    plans = {"rockets": [(1.0, 0.7), (0.9, 0.9)], "owls": [(0.95, 0.95)]}
+    for team, plan in plans.items():
+        monkeypatch.setenv("HARNESS_CONFIG", str(tmp_path / f"{team}.json"))
+        cli("login", "--server", server.url, "--token", tokens[team])
+        data = tmp_path / team
+        cli("download", "digits", "-p", data)
+        assert (data / "test.csv").read_bytes() == \
+            (load_prepared(home, "digits").released_dir / "test.csv").read_bytes()
+        ids = []
+        for i, (pub, priv) in enumerate(plan):
+            path = tmp_path / f"{team}-{i}.csv"
+            path.write_bytes(make_predictions(home, "digits", pub, priv, seed=i))
+            result = json.loads(cli("submit", "digits", "-f", path, "-m", f"try {i}",
+                                    "--format", "json").stdout)
+            ids.append(result["id"])
+            expected.setdefault(team, []).append(score(path, key))
+        if team == "rockets":        # picks the second (better private), not the best public
+            cli("select", "digits", ids[1])
+        board = json.loads(cli("leaderboard", "digits", "--format", "json").stdout)
+        assert board["your_team"] == team
+        cli("leaderboard", "digits", "--private", code=2)      # hidden before the reveal
+
+    public = json.loads(cli("leaderboard", "digits", "--format", "json").stdout)
+    assert [r["team"] for r in public["rows"]] == ["rockets", "owls"]
+    assert public["rows"][0]["score"] == pytest.approx(1.0)
+
+    # teacher: a look before the reveal, then the reveal
+    early = json.loads(cli("leaderboard", "digits", "--private", "--home", home,
+                           "--format", "json").stdout)
+    cli("reveal", "digits", "--home", home)
+    private = json.loads(cli("leaderboard", "digits", "--private", "--format", "json").stdout)
+    assert [r["team"] for r in private["rows"]] == ["owls", "rockets"]
+    assert private["rows"][0]["score"] == pytest.approx(expected["owls"][0].private, abs=1e-5)
+    assert private["rows"][1]["score"] == pytest.approx(expected["rockets"][1].private, abs=1e-5)
+    assert [r["team"] for r in early["rows"]] == [r["team"] for r in private["rows"]]
+    mine = json.loads(cli("submissions", "digits", "--format", "json").stdout)
+    assert all(s["private_score"] is not None for s in mine)
