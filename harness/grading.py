@@ -14,6 +14,7 @@ on both boards.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .spec import Threshold
@@ -58,7 +59,8 @@ def _team_rows(board: dict | None) -> dict[str, dict]:
 
 
 def grade(public_board: dict, private_board: dict | None, thresholds: tuple[Threshold, ...],
-          greater_is_better: bool, decimals: int | None = None) -> list[TeamGrade]:
+          greater_is_better: bool, decimals: int | None = None,
+          roster: Iterable[str] = ()) -> list[TeamGrade]:
     """Grade every team on the two boards.
 
     Parameters
@@ -74,14 +76,19 @@ def grade(public_board: dict, private_board: dict | None, thresholds: tuple[Thre
     decimals : int, optional
         Compare scores and thresholds rounded to this many decimals (the
         board's ``public_decimals``).
+    roster : iterable of str, optional
+        Every team of the course: those on neither board are graded too (no
+        score, no points), so the export has a row per student team.
 
     Returns
     -------
     list of TeamGrade
-        In public-board order, then teams only on the private board.
+        In public-board order, then teams only on the private board, then the
+        rest of the roster.
     """
     pub, priv = _team_rows(public_board), _team_rows(private_board)
     teams = list(pub) + [t for t in priv if t not in pub]
+    teams += [t for t in roster if t not in pub and t not in priv]
     grades = []
     for team in teams:
         p_row, q_row = pub.get(team, {}), priv.get(team, {})

@@ -48,3 +48,14 @@ def test_rows_and_missing_private():
     assert rows["ann"]["copy_flag"] == 0                         # no pair without a private
     assert list(rows["dan"])[-5:] == ["points_public", "points_private", "points",
                                       "copy_flag", "same_scores_as"]
+
+
+def test_roster_teams_without_entries_get_a_row():
+    from harness.grading import grade
+    from harness.spec import Threshold
+
+    board = {"rows": [{"rank": 1, "team": "a", "score": 0.9, "baseline": False}]}
+    out = grade(board, board, (Threshold("simple", 0.5, 0.5),), True, roster=["a", "quiet"])
+    quiet = next(g for g in out if g.team == "quiet")
+    assert quiet.public_score is None and quiet.points_public == 0 and not quiet.same_scores_as
+    assert [g.team for g in out] == ["a", "quiet"]

@@ -202,7 +202,8 @@ def grades(slug, output, home, fmt):
     public = h.leaderboard(slug, "public")
     private = h.leaderboard(slug, "private", teacher=True)
     graded = grade(public, private, spec.grading, spec.metric.greater_is_better,
-                   decimals=spec.scoring.public_decimals)
+                   decimals=spec.scoring.public_decimals,
+                   roster=[t["name"] for t in h.list_teams()])
     rows = grade_rows(graded, spec.grading)
     if output:
         Path(output).parent.mkdir(parents=True, exist_ok=True)
