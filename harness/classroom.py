@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .client import Client
-from .errors import HarnessError, LimitError
+from .errors import LimitError
 
 STRATEGY_MIX = (("public-tuner", 0.4), ("validation", 0.3), ("ensemble", 0.12),
                 ("forgetful", 0.12), ("prober", 0.06))
@@ -43,13 +43,12 @@ ANIMALS = ("Otters", "Pandas", "Falcons", "Lynxes", "Koalas", "Herons", "Badgers
 class Pool:
     """Candidate models' predictions, shared by the class.
 
-    ``val`` and ``test`` are (n_rows, n_candidates) arrays of submission-ready
-    predictions for validation.csv and test.csv, ``val_score`` each candidate's
-    validation metric, ``names`` short descriptions.
+    ``test`` is an (n_rows, n_candidates) array of submission-ready predictions
+    for test.csv, ``val_score`` each candidate's validation metric (students
+    have validation labels), ``names`` short descriptions.
     """
 
     names: list[str]
-    val: np.ndarray
     test: np.ndarray
     val_score: np.ndarray
     greater_is_better: bool
@@ -253,12 +252,3 @@ class Classroom:
                                 tick)
             self._select(client, s, [last, first])
         s.note = f"{len(kept)} of {self.probe_queries} probes beat the base on the public board"
-
-
-def validation_scores(val_preds: np.ndarray, y_val: np.ndarray, metric) -> np.ndarray:
-    """The competition metric of each candidate column on validation."""
-    return np.array([metric(y_val, val_preds[:, j]) for j in range(val_preds.shape[1])])
-
-
-__all__ = ["Pool", "Student", "Classroom", "roster", "assign_strategies", "read_tokens",
-           "validation_scores", "HarnessError"]

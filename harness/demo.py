@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import preset_config, train_baseline
-from .classroom import Classroom, Pool, assign_strategies, read_tokens, roster, validation_scores
+from .classroom import Classroom, Pool, assign_strategies, read_tokens, roster
 from .home import find_spec_path
 from .service import Harness
 from .shakeup import compute_shakeup
@@ -105,31 +105,36 @@ class BackgroundServer:
         self.thread.join(timeout=10)
 
 
-def build_pool(prepared, k: int, seed: int, tick=None) -> Pool:
+def build_pool(prepared, k: int, seed: int, tick=None) -> tuple[Pool, list]:
     """Train the class's candidate models once; students draw from them.
 
     The candidates are the overfitting lab's sweep (small MLPs with varied size,
     dropout, weight decay, augmentation and epochs): close in quality, as the
-    models a class tries are.
+    models a class tries are. Returns the pool and the trained sweep (which the
+    overfitting lab then studies without training again).
     """
-    from .baselines.data import image_side
-    from .lab.overfit import describe, sweep_configs
+    import io
 
-    names, val, test = [], [], []
+    from .baselines.data import image_side
+    from .lab.overfit import sweep_configs, train_sweep
+
     image = image_side(prepared.feature_columns) is not None
-    for cfg in sweep_configs(k, image=image, seed=seed):
-        result = train_baseline(prepared, cfg, progress=False)
-        names.append(describe(cfg))
-        val.append(result.predict(prepared.validation))
-        test.append(result.predict(prepared.test))
-        if tick:
-            tick()
-    val_arr, test_arr = np.stack(val, axis=1), np.stack(test, axis=1)
-    y_val = prepared.validation[prepared.spec.data.target].to_numpy()
-    metric = prepared.spec.metric
-    return Pool(names, val_arr, test_arr, validation_scores(val_arr, y_val, metric),
-                metric.greater_is_better, prepared.test[prepared.spec.data.id_column].to_numpy(),
-                prepared.spec.data.id_column, prepared.spec.data.target)
+
+    def progress(configs):
+        for cfg in configs:
+            yield cfg
+            if tick:
+                tick()
+
+    trained = train_sweep(prepared, sweep_configs(k, image=image, seed=seed), progress=progress)
+    target = prepared.spec.data.target
+    test = np.stack([pd.read_csv(io.BytesIO(t.submission))[target].to_numpy() for t in trained],
+                    axis=1)
+    pool = Pool([t.name for t in trained], test, np.array([t.validation for t in trained]),
+                prepared.spec.metric.greater_is_better,
+                prepared.test[prepared.spec.data.id_column].to_numpy(),
+                prepared.spec.data.id_column, target)
+    return pool, trained
 
 
 def headline(shake, strategies: dict[str, str], greater_is_better: bool) -> dict:
@@ -148,9 +153,38 @@ def headline(shake, strategies: dict[str, str], greater_is_better: bool) -> dict
     g = frame.groupby("strategy").agg(teams=("team", "size"), public=("public", "mean"),
                                       private=("private", "mean"),
                                       optimism=("optimism", "mean"),
+                                      optimism_se=("optimism", _se),
                                       private_rank=("private_rank", "mean"),
                                       rank_change=("rank_change", "mean"))
     return {k: {c: float(v) for c, v in row.items()} for k, row in g.iterrows()}
+
+
+def _se(values) -> float:
+    """Standard error of a mean (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def compare(head: dict, a: str = "public-tuner", b: str = "validation") -> dict | None:
+    """How much more the public board flattered group ``a`` than group ``b``, with a 95% CI.
+
+    The public and private parts differ by chance in difficulty, which moves every
+    team's optimism alike; the difference between two groups cancels that out.
+    """
+    if a not in head or b not in head:
+        return None
+    diff = head[a]["optimism"] - head[b]["optimism"]
+    half = 1.96 * float(np.hypot(head[a]["optimism_se"], head[b]["optimism_se"]))
+    if diff - half > 0:
+        verdict = (f"the public board flattered the {a}s more: choosing by it overfits the "
+                   "public rows")
+    elif diff + half < 0:
+        verdict = f"the {b} users were flattered more this time (by chance)"
+    else:
+        verdict = ("the difference is within the noise of one class this size; the "
+                   "overfitting lab below measures it over many re-drawn splits")
+    return {"difference": diff, "ci": half, "verdict": verdict,
+            "private_gap": head[b]["private"] - head[a]["private"]}
 
 
 def make_home(home: str | Path | None) -> Path:
@@ -165,7 +199,7 @@ def now_utc() -> datetime:
 
 def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None = None,
              serve: bool = False, seed: int = 0, candidates: int = 24, labs: bool = True,
-             console=None) -> DemoResult:
+             presets: tuple[str, ...] = ("simple", "strong"), console=None) -> DemoResult:
     """Run the simulated class end to end. See the module docstring.
 
     Parameters
@@ -185,6 +219,8 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
         Candidate models trained for the class to draw from.
     labs : bool
         Also run the overfitting labs at small settings.
+    presets : tuple of str
+        The baseline presets trained and added as baseline rows (both competitions).
     """
     from rich.console import Console
     from rich.progress import Progress
@@ -219,10 +255,9 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
     with BackgroundServer(harness) as server:
         console.print(f"server on {server.url} (SQLite at {home / 'harness.db'})")
         with Progress(console=console, transient=False) as bar:
-            task = bar.add_task("baselines", total=4)
-            for slug, names in (("digits", ("simple", "strong")), ("fertility", ("simple",
-                                                                                 "strong"))):
-                for name in names:
+            task = bar.add_task("baselines", total=2 * len(presets))
+            for slug in ("digits", "fertility"):
+                for name in presets:
                     res = train_baseline(prepared[slug], preset_config(slug, name),
                                          progress=False)
                     out = home / "baselines" / slug / f"{name}.csv"
@@ -232,9 +267,10 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
                     baseline_results[(slug, name)] = (res, out.with_suffix(".png"))
                     bar.advance(task)
             task = bar.add_task("candidate models", total=candidates)
-            pool = build_pool(digits, candidates, seed, tick=lambda: bar.advance(task))
+            pool, trained = build_pool(digits, candidates, seed,
+                                       tick=lambda: bar.advance(task))
             classroom = Classroom(server.url, "digits", pool, home / "students",
-                                  classification=True)
+                                  classification=True, per_student=min(12, candidates))
             roster_students = classroom.enrol(tokens, [strategies[t] for t in tokens], seed)
             expected = sum(_expected_uploads(s.strategy, classroom) for s in roster_students)
             task = bar.add_task("class submitting", total=expected)
@@ -260,12 +296,12 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
         head = headline(shake, strategies, digits.spec.metric.greater_is_better)
         _print_headline(console, head)
 
-        lab_numbers = _run_labs(home, digits, console) if labs else {}
+        lab_numbers = _run_labs(home, digits, trained, console) if labs else {}
         report = write_demo_report(home / "report", shake=shake, headline=head,
                                    strategies=strategies, students=roster_students,
                                    public_before=public_before,
                                    baselines=baseline_results, labs=lab_numbers,
-                                   seed=seed, started=start)
+                                   seed=seed, started=start, comparison=compare(head))
         console.print(f"\nreport: [bold]{report}[/]")
         result = DemoResult(home, server.url, report, boards, head, roster_students)
         if serve:
@@ -284,29 +320,26 @@ def _expected_uploads(strategy: str, classroom: Classroom) -> int:
 
 
 def _print_headline(console, head: dict) -> None:
-    t, v = head.get("public-tuner"), head.get("validation")
     console.print("\n[bold]Headline[/] (digits, accuracy; optimism = public - private):")
     for name, row in sorted(head.items(), key=lambda kv: kv[1]["private_rank"]):
         console.print(f"  {name:13} {int(row['teams']):>3} teams  public {row['public']:.4f}  "
                       f"private {row['private']:.4f}  optimism {row['optimism']:+.4f}  "
                       f"mean private rank {row['private_rank']:.1f} "
                       f"(moved {row['rank_change']:+.1f})")
-    if t and v:
-        verdict = ("the validation users did better in private"
-                   if v["private"] > t["private"] else
-                   "the public-board tuners were not worse in private this time")
-        console.print(f"  => tuners' public board promised {t['optimism']:+.4f} more than they "
-                      f"got; validation users {v['optimism']:+.4f}; {verdict} "
-                      f"({v['private']:.4f} vs {t['private']:.4f}).")
+    c = compare(head)
+    if c:
+        console.print(f"  => public-board tuners vs validation users: optimism "
+                      f"{c['difference']:+.4f} ± {c['ci']:.4f} (95%), private score "
+                      f"{-c['private_gap']:+.4f}; {c['verdict']}.")
 
 
-def _run_labs(home: Path, digits, console) -> dict:
+def _run_labs(home: Path, digits, trained, console) -> dict:
     """The overfitting labs at small settings; their headline lines and plots."""
     from .lab.attack import attack_lab
     from .lab.overfit import overfit_lab
 
     out = {}
-    runs = (("overfit", lambda d: overfit_lab(digits, d, configs=12, repeats=50)),
+    runs = (("overfit", lambda d: overfit_lab(digits, d, repeats=100, trained=trained)),
             ("attack", lambda d: attack_lab(prepare(find_spec_path("noise-binary"), home,
                                                     force=True), d, queries=200, repeats=2,
                                             fast=True)))

@@ -42,7 +42,8 @@ def _num(x) -> str:
 
 def write_demo_report(directory: Path, *, shake: Shakeup, headline: dict,
                       strategies: dict[str, str], students, public_before: dict,
-                      baselines: dict, labs: dict, seed: int, started: datetime) -> Path:
+                      baselines: dict, labs: dict, seed: int, started: datetime,
+                      comparison: dict | None = None) -> Path:
     """Write ``index.html`` with the boards, the shake-up plot, learning curves and lab
     headlines (plots beside it); return its path."""
     directory = Path(directory)
@@ -73,7 +74,7 @@ def write_demo_report(directory: Path, *, shake: Shakeup, headline: dict,
         moves=shake.moves, baseline_rows=shake.baselines, arrow=_arrow, num=_num,
         strategies=strategies, headline=headline, students=students,
         public_before=public_before, curves=curves, labs=labs, lab_plots=lab_plots,
-        seed=seed, started=started.isoformat(timespec="seconds"),
+        seed=seed, started=started.isoformat(timespec="seconds"), comparison=comparison,
         risers=shake.risers(), fallers=shake.fallers())
     out = directory / "index.html"
     out.write_text(page)

@@ -17,8 +17,10 @@ from .app import main
               help="Keep the demo's home here (default: a new temporary folder).")
 @click.option("--serve", is_flag=True, help="Keep the server running at the end (Ctrl-C stops).")
 @click.option("--seed", default=0, show_default=True, help="Seeds roster, strategies, models.")
+@click.option("--candidates", default=24, show_default=True, type=click.IntRange(4, 60),
+              help="Candidate models trained for the class to choose from.")
 @click.option("--no-labs", is_flag=True, help="Skip the overfitting labs.")
-def demo(students, minutes, home, serve, seed, no_labs):
+def demo(students, minutes, home, serve, seed, candidates, no_labs):
     """Run a simulated class on a real server and write a report.
 
     Prepares digits and fertility in a temporary home, starts a server on a
@@ -38,4 +40,4 @@ def demo(students, minutes, home, serve, seed, no_labs):
     from ..demo import run_demo
 
     run_demo(students=students, minutes=minutes, home=home, serve=serve, seed=seed,
-             labs=not no_labs)
+             candidates=candidates, labs=not no_labs)

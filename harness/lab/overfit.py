@@ -285,7 +285,8 @@ def _pm(mean: float, half: float) -> str:
 
 
 def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: int = 200,
-                fractions=FRACTIONS, seed: int = 0, progress=None):
+                fractions=FRACTIONS, seed: int = 0, progress=None,
+                trained: list[Trained] | None = None):
     """Run the whole lab: sweep, selection study, plots, verdicts.
 
     Parameters
@@ -297,6 +298,8 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
         Sweep size, re-draws per public size, public shares studied, seed.
     progress : callable, optional
         ``progress(iterable, desc)`` wrapping the long loops (e.g. tqdm).
+    trained : list of Trained, optional
+        An already trained sweep (the demo's class trains it once for both).
 
     Returns
     -------
@@ -312,9 +315,10 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
     key = AnswerKey.from_prepared(prepared)
     metric = key.metric
     decimals = prepared.spec.scoring.public_decimals
-    cfgs = sweep_configs(configs, image=image_side(prepared.feature_columns) is not None,
-                         seed=seed)
-    trained = train_sweep(prepared, cfgs, progress=lambda it: wrap(it, "training"))
+    if trained is None:
+        cfgs = sweep_configs(configs, image=image_side(prepared.feature_columns) is not None,
+                             seed=seed)
+        trained = train_sweep(prepared, cfgs, progress=lambda it: wrap(it, "training"))
     validation = np.array([t.validation for t in trained])
     subs = [t.submission for t in trained]
     own = int(key.public.sum())
