@@ -82,3 +82,14 @@ def error_for_status(status: int, detail: str) -> HarnessError:
         if code == status:
             return cls(detail)
     return HarnessError(detail)
+
+
+class StorageError(HarnessError):
+    """The server could not store an upload: its disk is full (HTTP 507 Insufficient Storage).
+
+    Nothing of the upload is kept or counted; the message tells the student to try again
+    later and the teacher what to free.
+    """
+
+
+HTTP_STATUS = HTTP_STATUS + ((StorageError, 507),)

@@ -218,6 +218,13 @@ def doctor(home: str | Path | None, database_url: str | None = None) -> list[dic
     check("archived uploads present", not missing,
           f"{len(stored) - len(missing)} of {len(stored)} present"
           + (f"; missing for submissions {missing[:5]}" if missing else ""))
+    referenced = {(home / r["path"]).resolve() for r in stored}
+    orphans = [p for p in sorted((home / "uploads").rglob("*.csv"))
+               if p.resolve() not in referenced] if (home / "uploads").is_dir() else []
+    # an upload cut off by a crash between archiving and commit: never counted, harmless
+    check("uploads without a submission", True,
+          f"{len(orphans)} (left by uploads a crash cut off; never counted, safe to delete)"
+          if orphans else "none")
     return checks
 
 

@@ -25,6 +25,7 @@ score or rank before the reveal.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import hmac
@@ -45,7 +46,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import rules
 from .errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, PreparedError,
-                     SubmissionError, TooLargeError)
+                     StorageError, SubmissionError, TooLargeError)
 from .home import RELEASED_FILES, Prepared, list_prepared, load_prepared, resolve_home
 from .ladder import ladder_update
 from .scoring import AnswerKey, Score, round_public, score
@@ -466,7 +467,9 @@ class Harness:
             if state == rules.REVEALED:
                 raise ForbiddenError(f"{slug!r} is revealed; the final selection is fixed")
             rows = {r.id: r for r in s.scalars(select(SubmissionRow).where(
-                SubmissionRow.id.in_(ids), SubmissionRow.competition_id == comp.id,
+                # ids past int64 are nobody's (the database cannot even compare them)
+                SubmissionRow.id.in_([i for i in ids if 0 < i < 2**63]),
+                SubmissionRow.competition_id == comp.id,
                 SubmissionRow.team_id == team_id))}
             for i in ids:
                 row = rows.get(i)
@@ -822,7 +825,7 @@ class Harness:
             shown, moved = self._ladder_step(s, comp, key, result, team_id, baseline_name)
         row = SubmissionRow(
             competition_id=comp.id, team_id=team_id, baseline_name=baseline_name,
-            filename=str(filename)[:300], message=str(message)[:2000],
+            filename=_storable(filename, 300), message=_storable(message, 2000),
             submitted_at=to_store_time(now), day=day, status="scored",
             public_score=result.public, private_score=result.private, shown=shown,
             ladder_updated=moved, late=late, baseline=baseline_name is not None)
@@ -831,13 +834,22 @@ class Harness:
         rel = Path("uploads") / comp.slug / f"{row.id}.csv"
         # written before the commit, so every committed row has its file; the caller's
         # _archiving() removes it again if the transaction does not commit
-        _write_atomic(self.home / rel, data)
+        try:
+            _write_atomic(self.home / rel, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # the transaction rolls back: no row, no quota used
+            raise StorageError(f"the server's upload folder is full ({exc.strerror}), so "
+                               "the file was not stored and not counted; try again later "
+                               "(teacher: free disk space for the home's uploads/ folder)"
+                               ) from None
         archived.append(self.home / rel)
         row.path = rel.as_posix()
         if not late:
             self._update_standing(s, comp, row)
         if moved and not comp.spec.rules.ladder_step:
-            self._remember_rows(comp, row.id, result.public_row_loss(key))
+            self._remember_rows(comp, key, row.id, result.public_row_loss(key))
         return row
 
     def _ladder_step(self, s, comp: _Competition, key: AnswerKey, result: Score, team_id,
@@ -863,24 +875,30 @@ class Harness:
 
     def _rows_of(self, comp: _Competition, key: AnswerKey, sid: int,
                  path: str | None) -> np.ndarray | None:
-        """Per-row public losses of an archived submission (cached; else scored again)."""
+        """Per-row public losses of an archived submission (cached; else scored again).
+
+        An entry holds the answer key it was computed with: when another process (a
+        CLI rescore after an answer-key fix) changes the key, this process reloads it
+        and the old entry no longer counts.
+        """
         k = (comp.slug, sid)
         with self._lock:
-            if k in self._row_losses:
+            entry = self._row_losses.get(k)
+            if entry is not None and entry[0] is key:
                 self._row_losses.move_to_end(k)
-                return self._row_losses[k]
+                return entry[1]
         if path is None:
             return None
         try:
             rows = score(self.home / path, key).public_row_loss(key)
         except (OSError, SubmissionError):
             return None          # archive lost: the Ladder then takes the new score as shown
-        self._remember_rows(comp, sid, rows)
+        self._remember_rows(comp, key, sid, rows)
         return rows
 
-    def _remember_rows(self, comp: _Competition, sid: int, rows) -> None:
+    def _remember_rows(self, comp: _Competition, key: AnswerKey, sid: int, rows) -> None:
         with self._lock:
-            self._row_losses[(comp.slug, sid)] = rows
+            self._row_losses[(comp.slug, sid)] = (key, rows)
             while len(self._row_losses) > ROW_LOSS_CACHE:
                 self._row_losses.popitem(last=False)
 
@@ -888,9 +906,11 @@ class Harness:
         """Keep a refused upload in the team's list (status error); it counts against nothing."""
         with self._db.write() as s:
             s.add(SubmissionRow(competition_id=comp.id, team_id=team_id, baseline_name=None,
-                                filename=str(filename)[:300], message=str(message)[:2000],
+                                filename=_storable(filename, 300),
+                                message=_storable(message, 2000),
                                 submitted_at=to_store_time(now), day=day, status="error",
-                                error=error[:2000], late=False, baseline=False))
+                                error=_storable(error, 2000), late=False,
+                                baseline=False))
 
     def _rounded(self, comp: _Competition, value: float) -> float:
         return round_public(value, comp.spec.scoring.public_decimals)
@@ -957,13 +977,26 @@ def _clean_name(name, what: str) -> str:
     return name
 
 
+def _storable(text, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, safe for every store: PostgreSQL text refuses
+    NUL bytes and lone surrogates, and an upload's message or filename may carry both."""
+    text = str(text).replace("\x00", "\ufffd")[:limit]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and a rename (never half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())          # on disk before the row that points to it commits
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)      # a full disk must not keep half a file
+        raise
 
 
 __all__ = ["Harness"]
