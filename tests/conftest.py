@@ -234,3 +234,17 @@ def classroom_home(tmp_path_factory):
     (root / "spec" / "competition.toml").write_text(text)
     prepare(root / "spec", root / "home")
     return root / "home"
+
+
+# --- one live home per backend (hostile-input and secrecy suites) ----------------------------
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live_backend(request, _prepared_home, tmp_path_factory):
+    """``(home, database_url)`` for a module's live server, once per backend: a copy of the
+    prepared built-ins, and None (SQLite in the home) or a fresh PostgreSQL database."""
+    database_url = request.getfixturevalue("fresh_postgres_url")() \
+        if request.param == "postgres" else None
+    home = tmp_path_factory.mktemp(f"live-{request.param}") / "home"
+    shutil.copytree(_prepared_home, home)
+    return home, database_url

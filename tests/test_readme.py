@@ -43,7 +43,7 @@ def sh_blocks(text: str) -> list[str]:
 def harness_lines(block: str) -> list[str]:
     """The `harness ...` commands of a block (comments dropped, heredoc bodies skipped)."""
     out, in_heredoc = [], None
-    for line in block.splitlines():
+    for line in block.replace("\\\n", " ").splitlines():     # join continued lines
         if in_heredoc:
             if line.strip() == in_heredoc:
                 in_heredoc = None

@@ -61,8 +61,37 @@ def serve(home, database_url, host, port, workers, log_level):
     click.echo(f"serving {', '.join(slugs) or 'no competitions (run `harness prepare SLUG`)'} "
                f"from {harness.home} at http://{shown}:{port}/ (API docs: /docs); "
                f"{workers} worker(s); Ctrl-C stops")
-    uvicorn.run("harness.server.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level=log_level)
+    if workers == 1:
+        uvicorn.run("harness.server.app:create_app_from_env", factory=True, host=host,
+                    port=port, log_level=log_level)
+        return
+    _run_workers(uvicorn, host, port, workers, log_level)
+
+
+def _run_workers(uvicorn, host, port, workers, log_level) -> None:
+    """uvicorn's multi-process mode, with two fixes for a classroom server.
+
+    The shared socket uvicorn binds for its workers lacks TCP_NODELAY, so every answer
+    waits ~40 ms for the client's delayed ACK (uvicorn issue #3149): re-wrap it as a TCP
+    socket, which uvicorn then configures like a single-process one. And a worker
+    importing scikit-learn on a busy machine can take longer than uvicorn's 5 s health
+    check, which would kill it over and over: allow 60 s.
+    """
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("harness.server.app:create_app_from_env", factory=True, host=host,
+                            port=port, workers=workers, log_level=log_level,
+                            timeout_worker_healthcheck=60)
+    sock = config.bind_socket()
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
 
 
 @main.group()
