@@ -7,6 +7,8 @@ works without the [train] extra.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..errors import DataError
@@ -50,7 +52,7 @@ def _finish(report, out) -> None:
 def _progress(total, desc):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, leave=False, file=click.get_text_stream("stderr"))
+    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
 
 
 def _parse_model(text: str):
