@@ -225,16 +225,20 @@ def _read_header(head: bytes, expected: str) -> list[str]:
     if b"\x00" in head:
         raise SubmissionError("the file contains NUL bytes: it is binary, not a CSV; expected "
                               f"text starting with the header '{expected}'")
-    line = head.split(b"\n", 1)[0]
+    line = re.split(rb"\r\n|\n|\r", head, maxsplit=1)[0]     # old Macs end lines with \r
     if len(line) >= 65535:
         raise SubmissionError(f"the first line is longer than 64 KiB; expected the header "
                               f"'{expected}'")
     try:
-        text = line.decode("utf-8").rstrip("\r")
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise SubmissionError("the header is not UTF-8 text; save the file as UTF-8 CSV "
                               f"with the header '{expected}'") from None
-    return next(csv.reader([text]), [])
+    try:
+        return next(csv.reader([text]), [])
+    except csv.Error as exc:
+        raise SubmissionError(f"the header could not be read ({exc}); expected the header "
+                              f"'{expected}'") from None
 
 
 def _check_header(header: list[str], key: AnswerKey, expected: str) -> None:

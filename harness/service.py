@@ -497,7 +497,6 @@ class Harness:
         comp = self._competition(slug)
         spec = comp.spec
         gib = spec.metric.greater_is_better
-        ladder = spec.rules.leaderboard == "ladder"
         with self._db.read() as s:
             state = s.scalar(select(CompetitionRow.state).where(CompetitionRow.id == comp.id))
             revealed = state == rules.REVEALED

@@ -26,7 +26,7 @@ from . import __version__
 from .datasets import load_table
 from .errors import PreparedError
 from .home import Prepared, competition_dir, load_prepared, resolve_home
-from .spec import SPLIT_PARTS, Competition, load_spec
+from .spec import Competition, load_spec
 
 TRAIN, VALIDATION, PUBLIC, PRIVATE = range(4)
 

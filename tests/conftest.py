@@ -12,6 +12,14 @@ from harness.splits import prepare
 
 POSTGRES_URL = os.environ.get("HARNESS_TEST_POSTGRES_URL", "")
 
+# Property tests explore new inputs on every developer run; CI replays a fixed set, so a
+# red CI run always means a change broke something (the fuzzers found real bugs here).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")
+
 
 @pytest.fixture
 def home(tmp_path):

@@ -7,7 +7,6 @@ import io
 import json
 import shutil
 import tomllib
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

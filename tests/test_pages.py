@@ -102,7 +102,7 @@ def test_competition_page_shows_rules_files_and_the_public_board(client, h, make
     for name in ("train.csv", "validation.csv", "test.csv", "sample_submission.csv"):
         assert f'href="/competitions/{SLUG}/files/{name}"' in html
     # baseline placed by score between the two teams, marked, without a rank
-    assert rows_of(html, "public-board") == [f"&lt;script&gt;alert(1)&lt;/script&gt;",
+    assert rows_of(html, "public-board") == ["&lt;script&gt;alert(1)&lt;/script&gt;",
                                              "middle baseline", "owls"]
     assert re.search(r'<tr class="baseline">\s*<td class="rank">&mdash;', html)
     # the best public score as shown (rounded), the entry count

@@ -1,6 +1,5 @@
 """`harness lab`: the group the lab commands hang under (see lab_*.py)."""
 
-import click
 
 from .app import main
 

@@ -56,7 +56,6 @@ def _progress(total, desc):
 
 
 def _parse_model(text: str):
-    from ..lab.diagnose import ModelSpec
 
     depth, sep, width = text.lower().partition("x")
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -142,7 +143,7 @@ def score_batch(key: AnswerKey, bits: np.ndarray, *, fast: bool = False) -> Scor
                   np.stack([r.public_row_loss(key) for r in results]))
 
 
-class Board:
+class Board(ABC):
     """One team's view of a public board; subclasses say what it shows.
 
     ``submit`` takes a submission's full-precision public score (and its
@@ -162,12 +163,13 @@ class Board:
     def better(self, a: float, b: float) -> bool:
         return a > b if self.greater_is_better else a < b
 
+    @abstractmethod
     def submit(self, public: float, private: float, rows: np.ndarray) -> float:
-        raise NotImplementedError
+        """Take one submission; return what the board now shows for the team."""
 
+    @abstractmethod
     def keeps(self, before: float | None, after: float, own: float, chance: float) -> bool:
         """Whether the attacker keeps a vector, from what the board showed (see module doc)."""
-        raise NotImplementedError
 
 
 class KaggleBoard(Board):

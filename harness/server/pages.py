@@ -320,8 +320,9 @@ async def _attempt(request: Request, slug: str, error_field: str, work):
     except AuthError:
         raise
     except HarnessError as exc:
+        status, message = http_status(exc), str(exc)
         page = await run_in_threadpool(lambda: _submit_page(
-            request, slug, status_code=http_status(exc), **{error_field: str(exc)}))
+            request, slug, status_code=status, **{error_field: message}))
         return None, page
 
 

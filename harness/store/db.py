@@ -8,6 +8,7 @@ until commit. Reads (:meth:`Database.read`) never block writers (WAL / MVCC).
 
 from __future__ import annotations
 
+import fcntl
 import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -62,6 +63,11 @@ class Database:
             raise HarnessError(f"unsupported database URL {u.render_as_string()!r}; use "
                                "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
         self._writer = self.engine.execution_options(harness_immediate=True)
+        # SQLite's busy handler retries a locked writer after growing sleeps, so under a
+        # burst a few writers starve for seconds; an OS file lock queues them instead
+        self._write_lock = (Path(u.database).with_name(Path(u.database).name + ".writelock")
+                            if self.is_sqlite and u.database and u.database != ":memory:"
+                            else None)
         self._init_schema()
 
     @contextmanager
@@ -73,8 +79,17 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A session in one write transaction, committed on success, rolled back on error."""
-        with Session(self._writer, expire_on_commit=False) as s, s.begin():
-            yield s
+        fd = None
+        if self._write_lock is not None:
+            fd = os.open(self._write_lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)   # one writer at a time, across processes
+            with Session(self._writer, expire_on_commit=False) as s, s.begin():
+                yield s
+        finally:
+            if fd is not None:
+                os.close(fd)                     # closing releases the lock
 
     def _init_schema(self) -> None:
         with self.engine.connect() as probe:
