@@ -270,7 +270,7 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
             pool, trained = build_pool(digits, candidates, seed,
                                        tick=lambda: bar.advance(task))
             classroom = Classroom(server.url, "digits", pool, home / "students",
-                                  classification=True, per_student=min(12, candidates))
+                                  classification=True, per_student=min(8, candidates))
             roster_students = classroom.enrol(tokens, [strategies[t] for t in tokens], seed)
             expected = sum(_expected_uploads(s.strategy, classroom) for s in roster_students)
             task = bar.add_task("class submitting", total=expected)

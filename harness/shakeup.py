@@ -141,7 +141,7 @@ def shakeup_plot(shakeup: Shakeup, *, metric: str = "score", greater_is_better: 
 
     fig = Figure(figsize=(8, 6.4), dpi=110, layout="constrained")
     ax = fig.add_subplot()
-    colours = {"up": "#1a9850", "down": "#d73027", "same": "#4c72b0"}
+    colours = {"up": "#1a9850", "down": "#d73027", "same": "#4c72b0", "shared": "#8c6bb1"}
     points = [m for m in shakeup.moves
               if m.public_score is not None and m.private_score is not None]
     # the axes frame the teams; a baseline far below them (a constant model) would squash
@@ -152,15 +152,27 @@ def shakeup_plot(shakeup: Shakeup, *, metric: str = "score", greater_is_better: 
                   if v is not None]
     middle = (min(m.public_score for m in points) + max(m.public_score for m in points)) / 2 \
         if points else 0.0
+    # teams with the same (public, private) pair share a point: one label, not a smudge
+    at: dict[tuple, list[Move]] = {}
     for m in points:
+        at.setdefault((m.public_score, m.private_score), []).append(m)
+    for (x, y), group in at.items():
+        m = group[0]
         kind = "same" if not m.change else ("up" if m.change > 0 else "down")
-        ax.scatter(m.public_score, m.private_score, s=70, color=colours[kind], zorder=3,
+        if len(group) > 1:
+            kind = "same" if all(not g.change for g in group) else "shared"
+        ax.scatter(x, y, s=70 + 25 * (len(group) - 1), color=colours[kind], zorder=3,
                    edgecolor="white", linewidth=0.8)
-        arrow = "" if not m.change else (f" ▲{m.change}" if m.change > 0 else f" ▼{-m.change}")
-        right = m.public_score > middle     # labels point inwards so none leaves the frame
-        ax.annotate(f"{m.team}{arrow}", (m.public_score, m.private_score), fontsize=9,
-                    xytext=(-6 if right else 6, 4), textcoords="offset points",
-                    ha="right" if right else "left", color="#222222")
+        if len(group) == 1:
+            arrow = "" if not m.change else (f" ▲{m.change}" if m.change > 0
+                                             else f" ▼{-m.change}")
+            text = f"{m.team}{arrow}"
+        else:
+            text = f"{len(group)} teams, same scores"
+        right = x > middle     # labels point inwards so none leaves the frame
+        ax.annotate(text, (x, y), fontsize=9, xytext=(-6 if right else 6, 4),
+                    textcoords="offset points", ha="right" if right else "left",
+                    color="#222222")
     if values:
         lo, hi = min(values), max(values)
         pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 0.05
@@ -184,7 +196,10 @@ def shakeup_plot(shakeup: Shakeup, *, metric: str = "score", greater_is_better: 
     ax.set_ylabel(f"private {metric} ({better})")
     ax.set_title(title or "Public vs private score")
     ax.grid(True, alpha=0.3)
-    for kind, label in (("up", "rose"), ("down", "fell"), ("same", "kept its place")):
+    shown_kinds = [("up", "rose"), ("down", "fell"), ("same", "kept its place")]
+    if any(len(g) > 1 and any(m.change for m in g) for g in at.values()):
+        shown_kinds.append(("shared", "several teams, moves differ"))
+    for kind, label in shown_kinds:
         ax.scatter([], [], color=colours[kind], label=label)
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     buffer = io.BytesIO()
