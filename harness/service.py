@@ -103,6 +103,7 @@ class Harness:
         self._competitions: dict[str, _Competition] = {}
         self._keys: dict[str, tuple[tuple, AnswerKey]] = {}
         self._row_losses: OrderedDict = OrderedDict()
+        self._private_cache: dict[str, tuple] = {}    # slug -> (key, private rows)
 
     def close_connections(self) -> None:
         """Release the database connections (the Harness stays usable)."""
@@ -515,8 +516,8 @@ class Harness:
                             st.submission_id, st.entries, st.last_submission)
              for st in standings], greater_is_better=gib)
         if board == "private":
-            with self._db.read() as s:
-                rows = rules.add_public_ranks(self._private_rows(s, comp, standings), rows)
+            rows = rules.add_public_ranks(self._private_rows_cached(comp, standings, revealed),
+                                          rows)
         return {"competition": slug, "board": board, "revealed": revealed,
                 "leaderboard": spec.rules.leaderboard, "metric": spec.metric.name,
                 "greater_is_better": gib, "rows": rows}
@@ -530,6 +531,26 @@ class Harness:
             ST.c.competition_id == comp.id)
         # a Core execution: no ORM row processing on the board's hot path
         return s.connection().execute(q).all()
+
+    def _private_rows_cached(self, comp: _Competition, standings, revealed: bool) -> list[dict]:
+        """The private rows, computed once per state of the standings after the reveal.
+
+        After the reveal selections are frozen and late uploads never rank, so the
+        private board changes only when the standings do (a rescore rebuilds them) or
+        the spec does: both are in the cache key. Before the reveal (the teacher's view)
+        it is computed every time.
+        """
+        key = (comp.stamp, hash(tuple(tuple(st) for st in standings))) if revealed else None
+        with self._lock:
+            cached = self._private_cache.get(comp.slug)
+        if key is not None and cached is not None and cached[0] == key:
+            return [dict(r) for r in cached[1]]
+        with self._db.read() as s:
+            private = self._private_rows(s, comp, standings)
+        if key is not None:
+            with self._lock:
+                self._private_cache[comp.slug] = (key, [dict(r) for r in private])
+        return private
 
     def _private_rows(self, s, comp: _Competition, standings) -> list[dict]:
         """Private board rows from each entrant's selections and best public entries only."""

@@ -389,6 +389,26 @@ def test_rescore_keeps_history(h):
     assert len(h.score_history("digits", sub["id"])) == 2
 
 
+def test_private_board_after_the_reveal_follows_a_rescore_in_another_process(make_harness):
+    server, teacher = make_harness(), make_harness()      # two processes' worth of state
+    team, _ = server.add_team("owls")
+    server.submit("digits", team, predictions(server, 0, 0), now=NOON)
+    teacher.reveal("digits")
+    first = server.leaderboard("digits", "private")
+    assert first == server.leaderboard("digits", "private")          # served from the cache
+    assert first["rows"][0]["score"] == 1.0
+    solution = teacher.prepared("digits").solution_path
+    table = pd.read_csv(solution)
+    private_rows = np.flatnonzero(table["Usage"].to_numpy() == "Private")[:4]
+    table.loc[private_rows, "label"] = (table.loc[private_rows, "label"] + 1) % 10
+    table.to_csv(solution, index=False)
+    teacher.rescore("digits")
+    again = server.leaderboard("digits", "private")
+    assert again["rows"][0]["score"] == pytest.approx(round(1 - 4 / n_private(server), 5))
+    again["rows"][0]["score"] = -1                                     # callers cannot
+    assert server.leaderboard("digits", "private")["rows"][0]["score"] > 0   # spoil it
+
+
 # ------------------------------------------------------------------ teams and tokens
 
 
