@@ -24,7 +24,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from harness.classroom import read_tokens
+from harness.demo import free_port
 from harness.home import find_spec_path, load_prepared
 from harness.service import Harness
 from harness.spec import set_rules
@@ -292,12 +292,6 @@ def own_cpu_seconds() -> float:
 
 
 # ------------------------------------------------------------------ the server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

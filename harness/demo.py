@@ -65,6 +65,7 @@ def demo_spec(slug: str, folder: Path, now: datetime) -> Path:
 
 
 def free_port() -> int:
+    """A TCP port nobody listens on right now (for a server started just after)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

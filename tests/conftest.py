@@ -67,19 +67,12 @@ def postgres_url():
 # --- live servers: a real `harness serve` subprocess (API, CLI and page tests) ----------------
 
 import signal  # noqa: E402
-import socket  # noqa: E402
+from harness.demo import free_port  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (for a server started just after)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:

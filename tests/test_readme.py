@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from harness.cli import main
+from harness.demo import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -78,16 +79,8 @@ def test_every_readme_command_parses():
             pytest.fail(f"README line {line!r} does not parse: {exc}")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_guide_runs_end_to_end(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("HARNESS_") or k == "HARNESS_TEST_POSTGRES_URL"}
     env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
