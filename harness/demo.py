@@ -78,10 +78,11 @@ class BackgroundServer:
         import uvicorn
 
         from .server.app import create_app
+        from .server.protocol import guarded_protocol
 
         self.port = port or free_port()
         config = uvicorn.Config(create_app(harness), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False)
+                                log_level="warning", access_log=False, http=guarded_protocol())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -121,7 +122,7 @@ def build_pool(prepared, k: int, seed: int, tick=None) -> tuple[Pool, list]:
 
     image = image_side(prepared.feature_columns) is not None
 
-    def progress(configs):
+    def progress(configs, desc=None):     # the labs' protocol: progress(iterable, desc)
         for cfg in configs:
             yield cfg
             if tick:

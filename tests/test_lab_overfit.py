@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -17,6 +21,7 @@ from harness.lab.holdout import Thresholdout, holdout_reuse
 from harness.lab.overfit import (board_scores, optimism, paired_gap, pick, public_sizes,
                                  selection_study, summarize)
 from harness.metrics import METRICS
+from harness.rules import Entry, best_public
 from harness.scoring import AnswerKey, round_public, score
 
 
@@ -82,6 +87,19 @@ def test_kaggle_board_shows_the_best_rounded_and_keeps_above_chance():
     assert out == [(0.49, 0.49, False), (0.52, 0.52, True), (0.52, 0.51, True),
                    (0.52, 0.51, True)]
     assert board.shown_private == 0.49        # the 0.52 submission's private score
+
+
+def test_kaggle_board_entry_is_the_one_the_rules_pick():
+    # 2 decimals: many submissions show the same score, so the tie rule decides
+    rng = np.random.default_rng(4)
+    board = KaggleBoard(greater_is_better=True, decimals=2)
+    entries = []
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    for i, public in enumerate(rng.uniform(0.48, 0.53, 200)):
+        board.submit(public, float(i), np.zeros(2))
+        entries.append(Entry(id=i, team="t", submitted_at=when, public=public, private=float(i)))
+        best = best_public(entries, greater_is_better=True, decimals=2)
+        assert (board.shown, board.shown_private) == (round_public(best.public, 2), best.private)
 
 
 def test_scores_through_the_scorer_equal_numpy():
@@ -282,3 +300,39 @@ def test_overfit_command_small(prepared_home, tmp_path):
 def test_help_has_an_example(command):
     res = CliRunner().invoke(main, ["lab", command, "--help"])
     assert res.exit_code == 0 and "Example" in res.output
+
+
+def test_numpy_labs_and_their_commands_run_without_torch(prepared_home, tmp_path):
+    # a finder first on sys.meta_path makes every `import torch` fail as on a machine
+    # without the [train] extra (sys.modules["torch"] = None would also trip scipy, which
+    # looks torch up in sys.modules)
+    code = textwrap.dedent(f"""
+        import importlib.abc, sys
+
+        class NoTorch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+        sys.meta_path.insert(0, NoTorch())
+        import harness.lab.attack, harness.lab.common, harness.lab.holdout, harness.lab.overfit
+        from click.testing import CliRunner
+        from harness.cli import main
+
+        runs = [["lab", "attack", "--help"], ["lab", "holdout-reuse", "--help"],
+                ["lab", "overfit", "--help"],
+                ["lab", "attack", "noise-binary", "--home", {str(prepared_home)!r},
+                 "--queries", "4", "--repeats", "1", "--every", "2",
+                 "--out", {str(tmp_path / "attack")!r}],
+                ["lab", "holdout-reuse", "--n", "10", "--d", "10", "--repeats", "1",
+                 "--out", {str(tmp_path / "holdout")!r}]]
+        for args in runs:
+            res = CliRunner().invoke(main, args, catch_exceptions=False)
+            assert res.exit_code == 0, (args, res.output)
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "torch"))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "[]"
+    assert (tmp_path / "attack" / "attack.json").is_file()
+    assert (tmp_path / "holdout" / "holdout_reuse.json").is_file()

@@ -10,12 +10,6 @@ from .app import format_option, home_option
 from .lab import lab
 
 
-def _progress(desc: str):
-    from tqdm import tqdm
-
-    return lambda it: tqdm(it, desc=desc, leave=False)
-
-
 def _floats(text: str, name: str) -> tuple[float, ...]:
     try:
         return tuple(float(x) for x in text.split(",") if x.strip())
@@ -79,7 +73,7 @@ def overfit(slug, home, configs, repeats, fractions, seed, out, fmt):
       harness lab overfit digits
       harness lab overfit digits --configs 12 --repeats 20 --format json
     """
-    from ..lab.nets import ensure_prepared
+    from ..lab.common import ensure_prepared, progress_bar
     from ..lab.overfit import overfit_lab
     from ..lab.report import lab_dir
 
@@ -87,8 +81,7 @@ def overfit(slug, home, configs, repeats, fractions, seed, out, fmt):
     prepared = ensure_prepared(home, slug, echo=lambda m: click.echo(m, err=True))
     directory = lab_dir(prepared.spec.slug, out)
     report = overfit_lab(prepared, directory, configs=configs, repeats=repeats,
-                         fractions=fracs, seed=seed,
-                         progress=lambda it, desc: _progress(desc)(it))
+                         fractions=fracs, seed=seed, progress=progress_bar)
     n = report.numbers
     rows = [{"pick_by": way.removeprefix("by_"), **n[way]}
             for way in ("by_public", "by_validation")]
@@ -131,14 +124,14 @@ def attack(slug, home, queries, repeats, public_rows, step, every, fast, seed, o
       harness lab attack --format json
     """
     from ..lab.attack import attack_lab
-    from ..lab.nets import ensure_prepared
+    from ..lab.common import ensure_prepared, progress_bar
     from ..lab.report import lab_dir
 
     prepared = ensure_prepared(home, slug, echo=lambda m: click.echo(m, err=True))
     directory = lab_dir(prepared.spec.slug, out)
     report = attack_lab(prepared, directory, queries=queries, repeats=repeats,
                         public_rows=public_rows, step=step, every=every, seed=seed, fast=fast,
-                        progress=_progress("attacks"))
+                        progress=progress_bar)
     rows = [{"board": name, **values} for name, values in report.numbers["boards"].items()]
     _finish(report, directory, fmt, rows)
 
@@ -180,6 +173,7 @@ def holdout_reuse(n, d, k_max, repeats, select_threshold, threshold, noise, budg
     """
     import numpy as np
 
+    from ..lab.common import progress_bar
     from ..lab.holdout import holdout_lab
     from ..lab.report import lab_dir
 
@@ -189,7 +183,7 @@ def holdout_reuse(n, d, k_max, repeats, select_threshold, threshold, noise, budg
     directory = lab_dir(None, out)
     report = holdout_lab(directory, n=n, d=d, ks=ks, repeats=repeats,
                          select_threshold=select_threshold, threshold=threshold, noise=noise,
-                         budget=budget, seed=seed, progress=_progress("analysts"))
+                         budget=budget, seed=seed, progress=progress_bar)
     num = report.numbers
     rows = [{"mechanism": m, **{k: v for k, v in num[m].items()}}
             for m in ("standard", "thresholdout")]

@@ -7,8 +7,6 @@ works without the [train] extra.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..errors import DataError
@@ -33,7 +31,8 @@ def _setup():
 
 
 def _data(home, slug, train_rows, seed=0):
-    from ..lab.nets import ensure_prepared, load_data
+    from ..lab.common import ensure_prepared
+    from ..lab.nets import load_data
 
     data = load_data(ensure_prepared(home, slug, echo=click.echo))
     return data.subset(train_rows, seed)
@@ -47,12 +46,6 @@ def _finish(report, out) -> None:
     for line in report.verdicts:
         click.echo(f"- {line}")
     click.echo(f"report: {path}")
-
-
-def _progress(total, desc):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, leave=False, file=sys.stderr)
 
 
 def _parse_model(text: str):
@@ -113,6 +106,7 @@ def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, 
     _setup()
     from dataclasses import replace
 
+    from ..lab.common import progress_bar
     from ..lab.diagnose import PRESETS, ModelSpec, plot_curves, run_diagnose
     from ..lab.report import Report, lab_dir
 
@@ -129,9 +123,7 @@ def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, 
         budget = replace(budget, batch_size=batch_size or None)
     data = _data(home, slug, train_rows, seed)
     seed_list = tuple(range(seed, seed + seeds))
-    bar = _progress(len(specs) * seeds, "training")
-    result = run_diagnose(data, specs, budget, seed_list, progress=lambda *_: bar.update())
-    bar.close()
+    result = run_diagnose(data, specs, budget, seed_list, progress=progress_bar)
 
     name = "diagnose" if preset == "default" and not models else f"diagnose-{preset}"
     plot = plot_curves(result, lab_dir(None, out) / f"{name}.png",
@@ -198,6 +190,7 @@ def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, g
     import numpy as np
     import pandas as pd
 
+    from ..lab.common import progress_bar
     from ..lab.hessian import (PointTolerances, describe_point, network_point, plot_points,
                                plot_toy, toy)
     from ..lab.report import Report, lab_dir
@@ -222,13 +215,9 @@ def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, g
         raise DataError(f"{slug} is a regression competition; the Hessian lab's network "
                         "needs a classification one (e.g. breast-cancer, digits)")
     steps = [int(round(pretrain_max * k / max(1, seeds - 1))) for k in range(seeds)]
-    bar = _progress(seeds, "critical points")
-    points = []
-    for k, pre in enumerate(steps):
-        points.append(network_point(data, hidden=hidden, seed=k, pretrain_steps=pre,
-                                    gradnorm_iters=gradnorm_iters, max_full=max_full, tol=tol))
-        bar.update()
-    bar.close()
+    points = [network_point(data, hidden=hidden, seed=k, pretrain_steps=pre,
+                            gradnorm_iters=gradnorm_iters, max_full=max_full, tol=tol)
+              for k, pre in progress_bar(list(enumerate(steps)), "critical points")]
     pts_plot = plot_points(points, directory / "hessian-network.png", tol)
     critical = sum(p.verdict.critical for p in points)
     null = data.null_loss()
@@ -308,15 +297,13 @@ def batch(slug, home, batch_sizes, epochs, lr, optimizer, depth, width, seed, tr
     """
     _setup()
     from ..lab.batch import batch_verdict, plot_batch, run_batch
+    from ..lab.common import progress_bar
     from ..lab.report import Report, lab_dir
 
     sizes = _batch_sizes(batch_sizes)
     data = _data(home, slug, train_rows, seed)
-    bar = _progress(len(sizes), "batch sizes")
     table, curves = run_batch(data, sizes, epochs=epochs, depth=depth, width=width,
-                              optimizer=optimizer, lr=lr, seed=seed,
-                              progress=lambda _: bar.update())
-    bar.close()
+                              optimizer=optimizer, lr=lr, seed=seed, progress=progress_bar)
     plot = plot_batch(table, curves, lab_dir(None, out) / "batch.png")
     verdicts = batch_verdict(table, epochs)
     report = Report("batch", f"Batch size on {slug}", verdicts, {"By batch size": table}, [plot],
@@ -354,16 +341,15 @@ def optimizers(slug, home, epochs, batch_size, depth, width, seed, toy_steps, tr
       harness lab optimizers breast-cancer --epochs 40 --batch-size 32
     """
     _setup()
+    from ..lab.common import progress_bar
     from ..lab.optimizers import (BumpyValley, optimizers_verdict, plot_curves, plot_toy,
                                   run_optimizers, toy_trajectories, toy_verdict)
     from ..lab.report import Report, lab_dir
 
     directory = lab_dir(None, out)
     data = _data(home, slug, train_rows, seed)
-    bar = _progress(6, "optimizers")
     table, curves = run_optimizers(data, epochs=epochs, batch_size=batch_size, depth=depth,
-                                   width=width, seed=seed, progress=lambda _: bar.update())
-    bar.close()
+                                   width=width, seed=seed, progress=progress_bar)
     valley = BumpyValley()
     toy_table, paths = toy_trajectories(valley, steps=toy_steps)
     plots = [plot_curves(curves, directory / "optimizers.png",

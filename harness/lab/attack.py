@@ -10,8 +10,9 @@ stays at chance.
 Boards compared, each fed the same submissions:
 
 - ``kaggle``: every submission's public score shown to the competition's
-  ``public_decimals``; the attacker keeps a vector when its shown score beats
-  chance;
+  ``public_decimals``, the team's entry chosen by the server's rule
+  (:func:`harness.rules.better_public`: the best shown score, ties to the earlier
+  submission); the attacker keeps a vector when its shown score beats chance;
 - ``ladder``: the parameter-free Ladder (:func:`harness.ladder.ladder_update`,
   the server's code), and ``ladder-step``: the Ladder with a fixed step. The
   board shows only the team's best, so the attacker keeps a vector when the
@@ -29,6 +30,7 @@ import csv
 import io
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -37,7 +39,9 @@ import pyarrow.csv as pacsv
 
 from ..errors import HarnessError
 from ..ladder import ladder_update
-from ..scoring import AnswerKey, round_public, score
+from ..rules import Entry, better_public, shown_score
+from ..scoring import AnswerKey, score
+from .common import pyplot, quiet, save_figure
 
 BOARDS = ("kaggle", "ladder", "ladder-step")
 
@@ -172,21 +176,35 @@ class Board(ABC):
         """Whether the attacker keeps a vector, from what the board showed (see module doc)."""
 
 
+_CLOCK = datetime(2015, 7, 6, tzinfo=timezone.utc)
+
+
 class KaggleBoard(Board):
-    """Kaggle: each submission's public score, rounded; the team's best on the board."""
+    """Kaggle: each submission's public score, rounded; the team's best on the board.
+
+    Which submission is the team's entry is the server's rule,
+    :func:`harness.rules.better_public`: the best shown score, ties to the earlier one.
+    """
 
     name = "kaggle"
 
     def __init__(self, greater_is_better: bool, decimals: int):
         super().__init__(greater_is_better)
         self.decimals = decimals
+        self.entry: Entry | None = None     # the submission behind the shown score
+        self.submitted = 0
 
     def submit(self, public, private, rows):
-        own = round_public(public, self.decimals)
-        self.last_own = own
-        # ties: the earlier submission stays on the board, as on Kaggle
-        if self.shown is None or self.better(own, self.shown):
-            self.shown, self.shown_private = own, private
+        self.submitted += 1
+        # one clock time for all: the rules then order by id, i.e. by submission order
+        entry = Entry(id=self.submitted, team="attacker", submitted_at=_CLOCK,
+                      public=float(public), private=float(private))
+        self.last_own = shown_score(entry, self.decimals)
+        if self.entry is None or better_public(entry, self.entry,
+                                               greater_is_better=self.greater_is_better,
+                                               decimals=self.decimals):
+            self.entry = entry
+            self.shown, self.shown_private = self.last_own, private
         return self.shown
 
     def keeps(self, before, after, own, chance):
@@ -287,14 +305,17 @@ def boosting_attack(key: AnswerKey, queries: int, rng: np.random.Generator, *,
 
 def run_attack(key: AnswerKey, *, queries: int = 400, repeats: int = 5, decimals: int = 5,
                step: float = 0.01, every: int = 10, seed: int = 0, fast: bool = False,
-               progress=None) -> pd.DataFrame:
-    """:func:`boosting_attack` over ``repeats`` independent runs (a ``repeat`` column added)."""
+               progress=quiet) -> pd.DataFrame:
+    """:func:`boosting_attack` over ``repeats`` independent runs (a ``repeat`` column added).
+
+    ``progress(iterable, desc)`` wraps the loop over the runs (see :mod:`harness.lab.common`).
+    """
     if repeats < 1:
         raise HarnessError(f"--repeats must be >= 1; got {repeats}")
     rng = np.random.default_rng(seed)
-    loop = range(repeats) if progress is None else progress(range(repeats))
     runs = [boosting_attack(key, queries, rng, decimals=decimals, step=step, every=every,
-                            fast=fast).assign(repeat=r) for r in loop]
+                            fast=fast).assign(repeat=r)
+            for r in progress(range(repeats), "attacks")]
     return pd.concat(runs, ignore_index=True)
 
 
@@ -309,12 +330,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 
 def plot_attack(summary: pd.DataFrame, path, *, public_rows: int) -> None:
     """Error (1 - accuracy) the boards show vs queries, with the private error of the vote."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     colours = {"kaggle": "tab:red", "ladder": "tab:blue", "ladder-step": "tab:purple"}
     for name, part in summary.groupby("board", sort=False):
         ax.plot(part.queries, 1 - part.shown, marker="o", ms=3, color=colours.get(name),
@@ -327,14 +343,12 @@ def plot_attack(summary: pd.DataFrame, path, *, public_rows: int) -> None:
     ax.set_ylabel("error = 1 - accuracy (mean over repeats)")
     ax.set_title(f"Boosting attack, {public_rows:,} public rows")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def attack_lab(prepared, directory, *, queries: int = 400, repeats: int = 5,
                public_rows: int | None = None, step: float = 0.01, every: int = 10,
-               seed: int = 0, fast: bool = False, progress=None):
+               seed: int = 0, fast: bool = False, progress=quiet):
     """Run the whole lab: the attack on each board, the plot, the verdicts.
 
     Parameters
@@ -354,8 +368,8 @@ def attack_lab(prepared, directory, *, queries: int = 400, repeats: int = 5,
     seed : int
     fast : bool
         Score in numpy instead of through CSV bytes and the scorer (same numbers).
-    progress : callable, optional
-        Wraps the repeat loop (e.g. tqdm).
+    progress : callable
+        Wraps the repeat loop: ``progress(iterable, desc)`` (see :mod:`harness.lab.common`).
 
     Returns
     -------

@@ -15,15 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .nets import LabData, fit, label_axes, pyplot, save_figure, seeded_mlp
+from .common import label_axes, pyplot, quiet, save_figure
+from .nets import LabData, fit, seeded_mlp
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128, None)   # None: the full training set
 
 
 def run_batch(data: LabData, batch_sizes=DEFAULT_BATCH_SIZES, *, epochs: int = 5,
               depth: int = 1, width: int = 32, optimizer: str = "sgd", lr: float = 0.05,
-              seed: int = 0, progress=None) -> tuple[pd.DataFrame, dict]:
+              seed: int = 0, progress=quiet) -> tuple[pd.DataFrame, dict]:
     """Train one model per batch size from the same initialization, same epochs and lr.
+
+    ``progress(iterable, desc)`` wraps the loop over batch sizes (see
+    :mod:`harness.lab.common`).
 
     Returns
     -------
@@ -35,7 +39,7 @@ def run_batch(data: LabData, batch_sizes=DEFAULT_BATCH_SIZES, *, epochs: int = 5
     """
     n = len(data.y_train)
     rows, curves = [], {}
-    for bs in batch_sizes:
+    for bs in progress(batch_sizes, "batch sizes"):
         size = n if bs is None else min(int(bs), n)
         model = seeded_mlp(data, depth, width, seed)
         hist = fit(model, data, epochs=epochs, batch_size=size, optimizer=optimizer, lr=lr,
@@ -46,8 +50,6 @@ def run_batch(data: LabData, batch_sizes=DEFAULT_BATCH_SIZES, *, epochs: int = 5
                      "sec_per_epoch": seconds / max(1, epochs_run),
                      "ms_per_update": 1000 * seconds / max(1, hist.updates), **hist.final()})
         curves[size] = hist
-        if progress is not None:
-            progress(size)
     return pd.DataFrame(rows), curves
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .common import plot_loss_curves, quiet
+
 MODEL_BIAS, OPTIMIZATION, OVERFITTING, FINE = "model bias", "optimization", "overfitting", "fine"
 
 
@@ -205,34 +207,35 @@ class DiagnoseResult:
 
 
 def run_diagnose(data, models=DEFAULT_MODELS, budget: Budget = Budget(), seeds=(0,),
-                 tol: Tolerances = Tolerances(), progress=None) -> DiagnoseResult:
+                 tol: Tolerances = Tolerances(), progress=quiet) -> DiagnoseResult:
     """Train every model on ``data`` for every seed and apply :func:`flowchart`.
 
     The verdict is taken on the mean losses over seeds; the verdict of each
-    seed alone is kept too, to show whether it reproduces.
+    seed alone is kept too, to show whether it reproduces. ``progress(iterable,
+    desc)`` wraps the loop over the (model, seed) runs (see :mod:`harness.lab.common`).
     """
     import numpy as np
 
     from .nets import fit, n_params, seeded_mlp
 
-    rows, curves = [], {}
-    for spec in models:
-        runs = []
-        for seed in seeds:
-            model = seeded_mlp(data, spec.depth, spec.width, seed, activation=spec.activation,
-                               residual=spec.residual, norm=spec.norm)
-            hist = fit(model, data, epochs=budget.epochs, batch_size=budget.batch_size,
-                       optimizer=budget.optimizer, lr=budget.lr, seed=seed)
-            runs.append(hist)
-            rows.append({"model": spec.name, "seed": seed, "depth": spec.depth,
-                         "width": spec.width, "params": n_params(model), **hist.final()})
-            if progress is not None:
-                progress(spec, seed)
-        # diverged runs stop early: pad with NaN to average curves of equal length
-        length = budget.epochs + 1
-        pad = lambda c: np.asarray(c + [np.nan] * (length - len(c)))  # noqa: E731
-        curves[spec.name] = (np.nanmean([pad(h.train_loss) for h in runs], axis=0),
-                             np.nanmean([pad(h.val_loss) for h in runs], axis=0))
+    models = list(models)
+    rows = []
+    runs = [[] for _ in models]       # histories per model, in seed order
+    for i, seed in progress([(i, s) for i in range(len(models)) for s in seeds], "training"):
+        spec = models[i]
+        model = seeded_mlp(data, spec.depth, spec.width, seed, activation=spec.activation,
+                           residual=spec.residual, norm=spec.norm)
+        hist = fit(model, data, epochs=budget.epochs, batch_size=budget.batch_size,
+                   optimizer=budget.optimizer, lr=budget.lr, seed=seed)
+        runs[i].append(hist)
+        rows.append({"model": spec.name, "seed": seed, "depth": spec.depth,
+                     "width": spec.width, "params": n_params(model), **hist.final()})
+    # diverged runs stop early: pad with NaN to average curves of equal length
+    length = budget.epochs + 1
+    pad = lambda c: np.asarray(c + [np.nan] * (length - len(c)))  # noqa: E731
+    curves = {spec.name: (np.nanmean([pad(h.train_loss) for h in hists], axis=0),
+                          np.nanmean([pad(h.val_loss) for h in hists], axis=0))
+              for spec, hists in zip(models, runs)}
     per_seed = pd.DataFrame(rows)
     cols = ["train_loss", "val_loss", "train_acc", "val_acc"]
     table = (per_seed.groupby(["model", "depth", "width", "params"], sort=False)[cols]
@@ -244,6 +247,4 @@ def run_diagnose(data, models=DEFAULT_MODELS, budget: Budget = Budget(), seeds=(
 
 def plot_curves(result: DiagnoseResult, path: Path, title: str) -> Path:
     """Training and validation loss per epoch, one line per model (mean over seeds)."""
-    from .nets import plot_loss_curves
-
     return plot_loss_curves(result.curves, path, title, result.null_loss)

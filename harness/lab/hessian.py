@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, hessian, jvp
 
-from .nets import label_axes, pyplot, save_figure
+from .common import label_axes, pyplot, save_figure
 
 LOCAL_MIN, LOCAL_MAX, SADDLE = "local minimum", "local maximum", "saddle point"
 FLAT_MIN = "flat: no negative curvature, some directions flat (minimum or degenerate saddle)"

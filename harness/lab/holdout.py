@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HarnessError
+from .common import pyplot, quiet, save_figure
 
 CURVES = ("train", "holdout", "fresh")
 
@@ -153,7 +154,7 @@ def one_run(n: int, d: int, ks: np.ndarray, rng: np.random.Generator, *,
 def holdout_reuse(n: int = 1000, d: int = 1000, ks=None, *, repeats: int = 10,
                   select_threshold: float | None = None, threshold: float | None = None,
                   noise: float | None = None, budget: int = 1000, seed: int = 0,
-                  progress=None) -> ReuseResult:
+                  progress=quiet) -> ReuseResult:
     """The reusable-holdout experiment, plain and through Thresholdout.
 
     Parameters
@@ -172,8 +173,8 @@ def holdout_reuse(n: int = 1000, d: int = 1000, ks=None, *, repeats: int = 10,
         Thresholdout's ``T`` (default ``4 / sqrt(n)``), ``sigma`` (default
         ``1 / sqrt(n)``) and budget (the settings of the paper's code).
     seed : int
-    progress : callable, optional
-        Wraps the repeat loop (e.g. ``tqdm``).
+    progress : callable
+        Wraps the repeat loop: ``progress(iterable, desc)`` (see :mod:`harness.lab.common`).
     """
     if n < 10 or d < 1 or repeats < 1:
         raise HarnessError(f"holdout-reuse needs n >= 10, d >= 1 and repeats >= 1; got "
@@ -189,8 +190,7 @@ def holdout_reuse(n: int = 1000, d: int = 1000, ks=None, *, repeats: int = 10,
     noise = 1 / math.sqrt(n) if noise is None else noise
     rng = np.random.default_rng(seed)
     plain, guarded, spent, exhausted = [], [], [], 0
-    loop = range(repeats) if progress is None else progress(range(repeats))
-    for _ in loop:
+    for _ in progress(range(repeats), "analysts"):
         mech = Thresholdout(threshold, noise, budget, np.random.default_rng(rng.integers(2**63)))
         # the same data for both analysts: the mechanism is the only difference
         state = rng.bit_generator.state
@@ -212,12 +212,7 @@ def holdout_reuse(n: int = 1000, d: int = 1000, ks=None, *, repeats: int = 10,
 
 def plot_reuse(result: ReuseResult, path) -> None:
     """Two panels (standard holdout, Thresholdout): train, holdout and fresh accuracy over k."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 4), sharey=True)
     colours = {"train": "tab:blue", "holdout": "tab:red", "fresh": "tab:green"}
     for ax, name, title in zip(axes, ("standard", "thresholdout"),
                                ("Standard holdout", "Thresholdout")):
@@ -231,15 +226,13 @@ def plot_reuse(result: ReuseResult, path) -> None:
         ax.set_xlabel("features in the classifier (k)")
     axes[0].set_ylabel("accuracy (mean ± sd over repeats)")
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def holdout_lab(directory, *, n: int = 1000, d: int = 1000, ks=None, repeats: int = 20,
                 select_threshold: float | None = None, threshold: float | None = None,
                 noise: float | None = None, budget: int = 1000, seed: int = 0,
-                progress=None):
+                progress=quiet):
     """Run the whole lab: both analysts, the plot, the verdicts (see :func:`holdout_reuse`).
 
     Returns

@@ -7,6 +7,9 @@
   optional warm-up + cosine-decay schedule.
 - :func:`fit`: a plain full-batch / minibatch training loop returning the
   per-epoch training and validation loss and accuracy, and the time spent.
+
+The labs' torch-free helpers (preparing on demand, plots, progress) are in
+:mod:`harness.lab.common`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import PreparedError
-from ..home import Prepared, find_spec_path, load_prepared
+from ..home import Prepared
+from .common import quiet
 
 
 @dataclass
@@ -73,24 +76,6 @@ class LabData:
         idx = torch.randperm(len(self.y_train), generator=g)[:n_train]
         return LabData(self.slug, self.task, self.x_train[idx], self.y_train[idx],
                        self.x_val, self.y_val, self.classes)
-
-
-def ensure_prepared(home, slug: str, echo=None) -> Prepared:
-    """``load_prepared(home, slug)``, preparing the built-in competition first if needed.
-
-    ``echo`` (e.g. ``click.echo``) is told when the competition gets prepared.
-    """
-    try:
-        return load_prepared(home, slug)
-    except PreparedError:
-        spec_path = find_spec_path(slug)   # raises a clear error for an unknown slug
-        from ..splits import prepare   # the lab needs it only on a fresh home
-
-        prepared = prepare(spec_path, home)
-        if echo is not None:
-            echo(f"prepared {prepared.spec.slug!r} in {prepared.directory} (it was not "
-                 "prepared in this home yet)")
-        return prepared
 
 
 def load_data(prepared: Prepared) -> LabData:
@@ -242,7 +227,7 @@ def evaluate(model: nn.Module, data: LabData) -> tuple[float, float, float, floa
 
 def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None = None,
         optimizer: str = "adam", lr: float | None = None, momentum: float = 0.9,
-        weight_decay: float = 0.0, seed: int = 0, progress=None) -> History:
+        weight_decay: float = 0.0, seed: int = 0, progress=quiet) -> History:
     """Train ``model`` on ``data`` and record losses and accuracies after every epoch.
 
     Parameters
@@ -257,8 +242,8 @@ def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None 
         See :func:`make_optimizer`.
     seed : int
         Seeds the shuffling (the model's initialization is the caller's).
-    progress : callable, optional
-        Called with ``(epoch, history)`` after every epoch.
+    progress : callable
+        Wraps the epoch loop: ``progress(iterable, desc)`` (see :mod:`harness.lab.common`).
 
     Returns
     -------
@@ -277,7 +262,7 @@ def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None 
     hist = History()
     _record(hist, evaluate(model, data), 0.0)
     model.train()
-    for epoch in range(1, epochs + 1):
+    for _ in progress(range(1, epochs + 1), "epochs"):
         start = time.perf_counter()
         order = torch.randperm(n, generator=gen) if bs < n else None
         for i in range(0, n, bs):
@@ -294,8 +279,6 @@ def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None 
                 schedule.step()
             hist.updates += 1
         _record(hist, evaluate(model, data), time.perf_counter() - start)
-        if progress is not None:
-            progress(epoch, hist)
         if not math.isfinite(hist.train_loss[-1]):
             break
     return hist
@@ -314,59 +297,3 @@ def seeded_mlp(data: LabData, depth: int, width: int, seed: int, **kwargs) -> nn
     """:func:`make_mlp` for ``data``'s inputs and outputs, initialized from ``seed``."""
     torch.manual_seed(seed)
     return make_mlp(data.n_features, data.n_outputs, depth, width, **kwargs)
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (the labs write PNG files, never open windows)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_loss_curves(curves: dict, path, title: str, null_loss: float | None = None):
-    """Training and validation loss per epoch side by side, one line per run (log scale).
-
-    ``curves`` maps a label to ``(training losses, validation losses)``;
-    ``null_loss`` draws the constant prediction's loss for scale.
-    """
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for name, (tr, va) in curves.items():
-        line, = axes[0].plot(tr, label=name)
-        axes[1].plot(va, color=line.get_color(), label=name)
-    for ax, what in zip(axes, ("training", "validation")):
-        if null_loss is not None:
-            ax.axhline(null_loss, color="grey", ls=":", lw=1, label="constant prediction")
-        ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_title(f"{what} loss")
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("loss")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(title)
-    return save_figure(fig, path)
-
-
-def label_axes(ax, xlabel: str, ylabel: str | None = None, title: str | None = None,
-               legend: bool = True) -> None:
-    """Axis labels, title, a small legend and a light grid: the labs' common dress."""
-    ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    if legend:
-        ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-
-
-def save_figure(fig, path):
-    """Lay out, write as PNG and close ``fig``; return ``path``."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    fig.clf()
-    pyplot().close(fig)
-    return path

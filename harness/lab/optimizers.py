@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .nets import (OPTIMIZERS, LabData, fit, make_optimizer, plot_loss_curves, pyplot,
-                   save_figure, seeded_mlp)
+from .common import plot_loss_curves, pyplot, quiet, save_figure
+from .nets import OPTIMIZERS, LabData, fit, make_optimizer, seeded_mlp
 
 LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adagrad": "Adagrad",
           "rmsprop": "RMSProp", "adam": "Adam", "adam-warmup": "Adam + warm-up & decay"}
@@ -30,16 +30,17 @@ LABELS = {"sgd": "SGD", "momentum": "SGD + momentum", "adagrad": "Adagrad",
 
 def run_optimizers(data: LabData, names=OPTIMIZERS, *, epochs: int = 30, batch_size: int = 64,
                    depth: int = 2, width: int = 64, seed: int = 0, lrs: dict | None = None,
-                   progress=None) -> tuple[pd.DataFrame, dict]:
+                   progress=quiet) -> tuple[pd.DataFrame, dict]:
     """Train the same model from the same initialization with each optimizer.
 
     ``lrs`` overrides the learning rates (default: :data:`harness.lab.nets.DEFAULT_LR`,
-    each optimizer's usual rate).
+    each optimizer's usual rate); ``progress(iterable, desc)`` wraps the loop over the
+    optimizers (see :mod:`harness.lab.common`).
     """
     from .nets import DEFAULT_LR
 
     rows, curves = [], {}
-    for name in names:
+    for name in progress(names, "optimizers"):
         lr = (lrs or {}).get(name, DEFAULT_LR[name])
         model = seeded_mlp(data, depth, width, seed)
         hist = fit(model, data, epochs=epochs, batch_size=batch_size, optimizer=name, lr=lr,
@@ -47,8 +48,6 @@ def run_optimizers(data: LabData, names=OPTIMIZERS, *, epochs: int = 30, batch_s
         rows.append({"optimizer": LABELS[name], "lr": lr, **hist.final(),
                      "best_val_acc": max(hist.val_acc), "seconds": float(sum(hist.epoch_seconds))})
         curves[LABELS[name]] = hist
-        if progress is not None:
-            progress(name)
     return pd.DataFrame(rows), curves
 
 

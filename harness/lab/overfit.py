@@ -27,6 +27,7 @@ from ..errors import HarnessError
 from ..home import Prepared
 from ..scoring import AnswerKey, round_public, score
 from .attack import resplit
+from .common import pyplot, quiet, save_figure
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.6, 0.8)
 WAYS = ("public", "validation")
@@ -89,13 +90,16 @@ class Trained:
     seconds: float
 
 
-def train_sweep(prepared: Prepared, configs, progress=None) -> list[Trained]:
-    """Train each configuration with :func:`harness.baselines.train_baseline`; predict test once."""
+def train_sweep(prepared: Prepared, configs, progress=quiet) -> list[Trained]:
+    """Train each configuration with :func:`harness.baselines.train_baseline`; predict test once.
+
+    ``progress(iterable, desc)`` wraps the loop over the configurations (see
+    :mod:`harness.lab.common`).
+    """
     from ..baselines import train_baseline
 
-    loop = configs if progress is None else progress(configs)
     out = []
-    for cfg in loop:
+    for cfg in progress(configs, "training"):
         result = train_baseline(prepared, cfg, progress=False)
         data = result.submission().to_csv(index=False).encode()
         out.append(Trained(describe(cfg), result.validation_score, data, result.seconds))
@@ -148,7 +152,7 @@ def public_sizes(key: AnswerKey, fractions) -> list[int]:
 
 def selection_study(submissions: list[bytes], validation, key: AnswerKey, *,
                     sizes: list[int], repeats: int = 200, decimals: int = 5, seed: int = 0,
-                    progress=None) -> pd.DataFrame:
+                    progress=quiet) -> pd.DataFrame:
     """Pick by public and by validation over ``repeats`` re-draws of each public size.
 
     Parameters
@@ -164,6 +168,9 @@ def selection_study(submissions: list[bytes], validation, key: AnswerKey, *,
     repeats : int
     decimals : int
         The board's rounding: the public pick sees what students see.
+    progress : callable
+        Wraps the loop over the re-draws: ``progress(iterable, desc)`` (see
+        :mod:`harness.lab.common`).
 
     Returns
     -------
@@ -185,7 +192,7 @@ def selection_study(submissions: list[bytes], validation, key: AnswerKey, *,
     predictions = [score(data, key).predictions for data in submissions]
     draws = [(m, r) for m in sizes for r in range(repeats)]
     rows = []
-    for m, r in (draws if progress is None else progress(draws)):
+    for m, r in progress(draws, "re-drawn splits"):
         public, private = split_scores(predictions, resplit(key, m, rng))
         shown = np.array([round_public(p, decimals) for p in public])
         by = dict(zip(WAYS, pick(shown, validation, g)))
@@ -232,12 +239,7 @@ def paired_gap(study: pd.DataFrame, size: int, greater_is_better: bool) -> tuple
 def plot_scatter(public: np.ndarray, private: np.ndarray, picks: dict, path, *,
                  metric: str, public_rows: int) -> None:
     """Public vs private score of every configuration on one re-drawn split, picks marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig, ax = pyplot().subplots(figsize=(5.5, 5))
     ax.scatter(public, private, s=18, color="grey", label="configurations")
     # a hollow square under a star, so both show when the two ways pick the same one
     i = picks["validation"]
@@ -253,19 +255,12 @@ def plot_scatter(public: np.ndarray, private: np.ndarray, picks: dict, path, *,
     ax.set_ylabel(f"private {metric}")
     ax.set_title("Every configuration: public vs private")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_optimism(summary: pd.DataFrame, path, *, metric: str) -> None:
     """Optimism (public - private) of each way's pick by public share, with 95% CIs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = pyplot().subplots(figsize=(6.5, 4.2))
     colours = {"public": "tab:red", "validation": "tab:green"}
     for way, part in summary.groupby("pick_by", sort=False):
         ax.errorbar(part.public_share * 100, part.optimism, yerr=part.optimism_ci,
@@ -275,9 +270,7 @@ def plot_optimism(summary: pd.DataFrame, path, *, metric: str) -> None:
     ax.set_ylabel(f"optimism: public - private {metric}")
     ax.set_title("How much better the pick looked than it was")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _pm(mean: float, half: float) -> str:
@@ -285,7 +278,7 @@ def _pm(mean: float, half: float) -> str:
 
 
 def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: int = 200,
-                fractions=FRACTIONS, seed: int = 0, progress=None,
+                fractions=FRACTIONS, seed: int = 0, progress=quiet,
                 trained: list[Trained] | None = None):
     """Run the whole lab: sweep, selection study, plots, verdicts.
 
@@ -296,8 +289,8 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
         Where the plots go (the report is written beside them by the caller).
     configs, repeats, fractions, seed :
         Sweep size, re-draws per public size, public shares studied, seed.
-    progress : callable, optional
-        ``progress(iterable, desc)`` wrapping the long loops (e.g. tqdm).
+    progress : callable
+        Wraps the long loops: ``progress(iterable, desc)`` (see :mod:`harness.lab.common`).
     trained : list of Trained, optional
         An already trained sweep (the demo's class trains it once for both).
 
@@ -311,21 +304,19 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
     from .report import Report
 
     directory = Path(directory)
-    wrap = (lambda it, desc: it) if progress is None else progress
     key = AnswerKey.from_prepared(prepared)
     metric = key.metric
     decimals = prepared.spec.scoring.public_decimals
     if trained is None:
         cfgs = sweep_configs(configs, image=image_side(prepared.feature_columns) is not None,
                              seed=seed)
-        trained = train_sweep(prepared, cfgs, progress=lambda it: wrap(it, "training"))
+        trained = train_sweep(prepared, cfgs, progress=progress)
     validation = np.array([t.validation for t in trained])
     subs = [t.submission for t in trained]
     own = int(key.public.sum())
     sizes = public_sizes(key, fractions)
     study = selection_study(subs, validation, key, sizes=sizes, repeats=repeats,
-                            decimals=decimals, seed=seed,
-                            progress=lambda it: wrap(it, "re-drawn splits"))
+                            decimals=decimals, seed=seed, progress=progress)
     summary = summarize(study)
 
     # the scatter: one re-drawn split of the competition's own public size
