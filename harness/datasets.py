@@ -12,12 +12,11 @@ Sources (``[data]`` in competition.toml):
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 
 from .errors import DataError, SpecError
+from .plugins import is_file_ref, load_function
 from .spec import Competition
 
 
@@ -76,25 +75,16 @@ def load_table(spec: Competition) -> pd.DataFrame:
 
 def _from_module(spec: Competition) -> pd.DataFrame:
     src = spec.data.source
-    if ":" not in src or not src.split(":", 1)[0].endswith(".py"):
+    if not is_file_ref(src):
         raise SpecError("data.source", f"{src!r} is not a known source; expected one of "
                         f"{', '.join(BUILTIN_SOURCES)} or 'FILE.py:FUNCTION' in the "
                         "competition folder")
-    file, func_name = src.split(":", 1)
-    path = spec.folder / file if spec.folder else None
-    if path is None or not path.is_file():
-        raise SpecError("data.source", f"{file!r} not found in the competition folder "
-                        f"({spec.folder})")
-    mod_spec = importlib.util.spec_from_file_location(f"harness_source_{spec.slug}", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise SpecError("data.source", f"{file} has no function {func_name!r}")
+    func = load_function(src, spec.folder, key="data.source",
+                         expects="f(**options) -> pandas.DataFrame")
     try:
         frame = func(**spec.data.options)
     except TypeError as exc:
-        raise SpecError("data.options", f"{file}:{func_name} does not accept these options "
+        raise SpecError("data.options", f"{src} does not accept these options "
                         f"({exc})") from exc
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{src} returned {type(frame).__name__}; expected a pandas DataFrame")

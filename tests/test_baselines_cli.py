@@ -11,7 +11,7 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from harness.baselines.record import replace_grading
+from harness.baselines.record import write_grading
 from harness.cli import main
 from harness.errors import SpecError
 from harness.home import competitions_root, load_prepared
@@ -81,14 +81,16 @@ def test_record_writes_grading_and_nothing_else(builtins, tmp_path):
     prepare(builtins / "noise-binary", home)
 
 
-TOML = '''slug = "x"
+TOML = '''slug = "x"   # kept
 description = """a line
 [grading]
-not a header"""
+simple = { public = 0.1 }"""
 
 [grading]   # old
-simple = { public = 0.5, private = 0.5 }
+simple = { public = 0.5, private = 0.5, points_public = 2 }   # hand-set points
+other = { public = 0.7 }
 
+# the rules follow
 [grading.extra]
 public = 0.1
 
@@ -97,18 +99,24 @@ daily_limit = 3
 '''
 
 
-def test_replace_grading_touches_only_that_section():
-    new = replace_grading(TOML, "[grading]\nsimple = { public = 0.9 }\n")
-    assert new == TOML.replace('''[grading]   # old
-simple = { public = 0.5, private = 0.5 }
-
-[grading.extra]
-public = 0.1
-''', "[grading]\nsimple = { public = 0.9 }\n")
-    appended = replace_grading('slug = "x"\n', "[grading]\na = { public = 1.0 }\n")
-    assert appended == 'slug = "x"\n\n[grading]\na = { public = 1.0 }\n'
-    with pytest.raises(SpecError):
-        replace_grading(TOML, "[rules]\ndaily_limit = 9\n")
+def test_write_grading_changes_only_the_measured_values(tmp_path):
+    path = tmp_path / "competition.toml"
+    path.write_text(TOML)
+    new = write_grading(path, {"simple": (0.9, 0.8), "extra": (0.3, 0.2), "boss": (1.0, 0.95)},
+                        comment="measured")
+    assert new == path.read_text() == TOML.replace(
+        "simple = { public = 0.5, private = 0.5, points_public = 2 }   # hand-set points\n"
+        "other = { public = 0.7 }\n",
+        "simple = { public = 0.9, private = 0.8, points_public = 2 }   # hand-set points\n"
+        "other = { public = 0.7 }\nboss = { public = 1.0, private = 0.95 }\n").replace(
+        "public = 0.1\n\n[rules]", "public = 0.3\nprivate = 0.2\n\n[rules]")
+    path.write_text('slug = "x"\n')
+    assert write_grading(path, {"a": (1.0, 0.5)}, comment="measured") == (
+        'slug = "x"\n\n[grading] # measured\na = { public = 1.0, private = 0.5 }\n')
+    path.write_text('[grading]\na = 3\n')
+    with pytest.raises(SpecError, match=r"\[grading.a\] must be a table"):
+        write_grading(path, {"a": (1.0, 0.5)})
+    assert path.read_text() == '[grading]\na = 3\n'
 
 
 def test_submit_and_grades(prepared_home, tmp_path):

@@ -121,3 +121,107 @@ def test_set_rules_replaces_or_adds_keys():
     assert doc["rules"]["daily_limit"] == 9
     assert out.replace("daily_limit = 9", "daily_limit = 5").count("\n") == text.count("\n") + 1
     assert set_rules("slug = \"x\"\n", final_selections=1).endswith("[rules]\nfinal_selections = 1\n")
+
+
+COUNTING_METRIC = '''from pathlib import Path
+with open(Path(__file__).with_name("runs.txt"), "a") as f:   # one line per execution
+    f.write("run\\n")
+
+def neg_max_error(y, p):
+    return -max(abs(a - b) for a, b in zip(y, p))
+'''
+
+
+def test_custom_metric_file_runs_once_and_reloads_when_edited(tmp_path):
+    (tmp_path / "metric.py").write_text(COUNTING_METRIC)
+    doc = spec_with(**{"data__task": "regression", "split__stratify": False,
+                       "scoring__metric": "metric.py:neg_max_error",
+                       "scoring__greater_is_better": True})
+    runs = tmp_path / "runs.txt"
+    spec = parse_spec(doc, folder=tmp_path)
+    for _ in range(5):
+        assert spec.metric([1.0, 2.0], [1.5, 2.0]) == -0.5
+    # a new Competition of the same folder (the service reloads the spec) reuses it too
+    assert parse_spec(doc, folder=tmp_path).metric.greater_is_better
+    assert runs.read_text().count("run") == 1
+    # the teacher edits the file: the next access runs the new version, once
+    (tmp_path / "metric.py").write_text(COUNTING_METRIC.replace("-max(", "-2 * max("))
+    for _ in range(3):
+        assert spec.metric([1.0, 2.0], [1.5, 2.0]) == -1.0
+    assert runs.read_text().count("run") == 2
+
+
+@pytest.mark.parametrize("ref, content, words", [
+    ("metric.py:score", "def score(y, p):\n    return (\n", ["SyntaxError at metric.py line 2"]),
+    ("metric.py:score", "x = 1\nimport not_a_module_xyz\n",
+     ["ModuleNotFoundError at metric.py line 2", "not_a_module_xyz"]),
+    ("metric.py:score", "x = 1\ny = 1 / 0\n", ["ZeroDivisionError at metric.py line 2"]),
+    ("metric.py:score", "def other(y, p):\n    return 0.0\n",
+     ["has no function 'score'", "it defines other", "f(y_true, y_pred) -> float"]),
+    ("metric.py:score", "score = 3\n", ["'score' is a int, not a function"]),
+    ("missing.py:score", "", ["'missing.py' not found", "beside competition.toml"]),
+    ("metric.txt:score", "", ["'metric.txt' is not a Python file", "FILE.py:FUNCTION"]),
+    ("metric.py:", "", ["is not 'FILE.py:FUNCTION'"]),
+])
+def test_custom_metric_errors_name_file_line_and_expectation(tmp_path, ref, content, words):
+    (tmp_path / "metric.py").write_text(content)
+    doc = spec_with(**{"data__task": "regression", "split__stratify": False,
+                       "scoring__metric": ref, "scoring__greater_is_better": False})
+    with pytest.raises(SpecError) as err:
+        parse_spec(doc, folder=tmp_path)
+    assert err.value.key == "scoring.metric"
+    for w in words:
+        assert w in str(err.value)
+    if content:
+        assert str(tmp_path) not in str(err.value)   # no server path, no stack trace
+
+
+def test_data_source_uses_the_same_loader(tmp_path):
+    from harness.datasets import load_table
+
+    (tmp_path / "prepare.py").write_text("import numpy as np\nimport pandas as pd\n\n"
+                                         "def load(rows=30):\n    return pd.DataFrame("
+                                         "{'x': np.arange(rows), 'y': np.arange(rows) % 2})\n")
+    doc = spec_with(**{"data__source": "prepare.py:load", "data__target": "y",
+                       "data__task": "binary", "data__options": {"rows": 40}})
+    assert len(load_table(parse_spec(doc, folder=tmp_path))) == 40
+    doc["data"]["source"] = "prepare.py:lod"
+    with pytest.raises(SpecError) as err:
+        load_table(parse_spec(doc, folder=tmp_path))
+    assert err.value.key == "data.source"
+    assert "has no function 'lod' (it defines load)" in str(err.value)
+    assert "pandas.DataFrame" in str(err.value)
+    (tmp_path / "prepare.py").write_text("def load(:\n")
+    doc["data"]["source"] = "prepare.py:load"
+    with pytest.raises(SpecError, match="SyntaxError at prepare.py line 1"):
+        load_table(parse_spec(doc, folder=tmp_path))
+
+
+COMMENTED = '''# a course competition
+slug = "x"   # the URL name
+description = """Two lines, the second looks like a table:
+[rules]
+daily_limit = 1"""
+
+[rules]   # class rules
+daily_limit = 5   # per UTC day
+final_selections = 2
+
+# grading follows
+[grading]
+simple = { public = 0.8 }
+'''
+
+
+def test_set_rules_keeps_comments_order_and_other_lines():
+    from harness.spec import set_rules
+
+    out = set_rules(COMMENTED, daily_limit=9, total_limit=20)
+    assert out == COMMENTED.replace(
+        "daily_limit = 5   # per UTC day\nfinal_selections = 2\n",
+        "daily_limit = 9   # per UTC day\nfinal_selections = 2\ntotal_limit = 20\n")
+    doc = __import__("tomllib").loads(out)
+    assert doc["rules"] == {"daily_limit": 9, "final_selections": 2, "total_limit": 20}
+    assert doc["description"].endswith("daily_limit = 1")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        set_rules("slug = \n", daily_limit=1)
