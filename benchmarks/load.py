@@ -310,7 +310,9 @@ class Server:
         cmd = [str(Path(sys.executable).with_name("harness")), "serve",
                "--home", str(self.home), "--database-url", self.database_url,
                "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
-               "--log-level", "warning"]
+               "--log-level", "warning",
+               # every simulated client comes from 127.0.0.1: no per-address cap here
+               "--max-connections-per-ip", "0"]
         env = {k: v for k, v in os.environ.items()
                if k not in ("HARNESS_HOME", "HARNESS_DATABASE_URL")}
         with open(self.log, "ab") as log:

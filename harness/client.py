@@ -20,6 +20,7 @@ from .home import RELEASED_FILES
 
 CONFIG_ENV = "HARNESS_CONFIG"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)   # uploads are scored synchronously
+PAGE_SIZE = 500                       # submissions per request (the server's maximum)
 
 
 def config_path() -> Path:
@@ -185,12 +186,30 @@ class Client:
                                 data={"message": message}).json()
 
     def submissions(self, slug: str) -> list[dict]:
-        return self.request("GET", f"/api/competitions/{slug}/submissions").json()
+        """Every submission of the caller's team, newest first (all pages)."""
+        rows: list[dict] = []
+        while True:
+            page = self.request("GET", f"/api/competitions/{slug}/submissions",
+                                params={"limit": PAGE_SIZE, "offset": len(rows)})
+            rows += page.json()
+            total = int(page.headers.get("X-Total-Count", len(rows)))
+            if not page.json() or len(rows) >= total:
+                return rows
 
     def select(self, slug: str, submission_ids: list[int]) -> list[dict]:
         return self.request("PUT", f"/api/competitions/{slug}/selection",
                             json={"submission_ids": list(submission_ids)}).json()
 
     def leaderboard(self, slug: str, board: str = "public") -> dict:
-        return self.request("GET", f"/api/competitions/{slug}/leaderboard",
-                            params={"board": board}).json()
+        """The whole board (all pages): ``rows`` holds every row."""
+        result = None
+        while True:
+            page = self.request("GET", f"/api/competitions/{slug}/leaderboard",
+                                params={"board": board, "offset": 0 if result is None
+                                        else len(result["rows"])}).json()
+            if result is None:
+                result = page
+            else:
+                result["rows"] += page["rows"]
+            if not page["rows"] or len(result["rows"]) >= page.get("total_rows", 0):
+                return result          # as one page from offset 0 holding every row

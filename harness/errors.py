@@ -49,7 +49,17 @@ class ForbiddenError(HarnessError):
 
 
 class LimitError(HarnessError):
-    """The daily or total submission limit is reached (HTTP 429)."""
+    """The daily or total submission limit is reached, or too many refused files were sent
+    too fast (HTTP 429).
+
+    ``retry_after`` is the number of seconds until a try can succeed, when it is known
+    (the server sends it as the ``Retry-After`` header); None when it never will (the
+    total limit).
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class TooLargeError(HarnessError):

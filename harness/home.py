@@ -11,13 +11,18 @@
         hidden/solution.csv               id, target, Usage (Public/Private)
       uploads/<slug>/<submission id>.csv  archived uploads
 
-Only ``released/`` is ever served; ``hidden/`` is read by the scorer alone.
+Only ``released/`` is ever served; ``hidden/`` is read by the scorer alone. The home
+holds every private score and every team's predictions, so what the harness creates
+in it is owner-only (folders 0700, files 0600) whatever the umask; `harness doctor`
+reports anything other local users could read, and ``--fix`` tightens it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +32,7 @@ import pandas as pd
 from .errors import PreparedError
 from .spec import Competition, load_spec
 
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<tid>\d+)\.tmp")  # temp_path's
 RELEASED_FILES = ("train.csv", "validation.csv", "test.csv", "sample_submission.csv")
 DEFAULT_HOME = ".harness"
 
@@ -34,6 +40,49 @@ DEFAULT_HOME = ".harness"
 def resolve_home(home: str | Path | None = None) -> Path:
     """``--home`` if given, else ``$HARNESS_HOME``, else ``./.harness``."""
     return Path(home or os.environ.get("HARNESS_HOME") or DEFAULT_HOME).resolve()
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create ``path`` and its missing parents as owner-only (0700) folders.
+
+    Folders that already exist keep their mode (`harness doctor` reports loose ones).
+    Safe when several threads or processes create the same folder at once.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    target = Path(path)
+    missing, folder = [], target
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)        # the umask can only remove bits from 0700
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+    return target
+
+
+def temp_path(path: Path) -> Path:
+    """Where this thread writes ``path`` before renaming it: ``.NAME.PID.TID.tmp`` beside it.
+
+    The writer's process id in the name tells `harness doctor` whether a leftover
+    temporary file may still be in use (see :data:`TEMP_NAME`).
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def private_file(path: str | Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
+    """Open ``path`` with ``os.open`` so that a file it creates is owner-only (0600).
+
+    The mode is given at creation (no umask change, which would be process-wide and
+    race with other threads); an existing file keeps its mode. Returns the descriptor.
+    """
+    return os.open(path, flags, 0o600)
 
 
 def competitions_root() -> Path:

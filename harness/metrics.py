@@ -13,7 +13,6 @@ difference between two submissions.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,6 +21,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from .errors import SpecError
+from .plugins import load_function
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -137,23 +137,9 @@ def get_metric(name: str, *, folder: Path | None = None, greater_is_better: bool
     if ":" not in name:
         raise SpecError("scoring.metric", f"unknown metric {name!r}; expected one of "
                         f"{', '.join(sorted(METRICS))}, or 'FILE.py:FUNCTION' for your own")
-    file, _, func_name = name.partition(":")
-    if folder is None:
-        raise SpecError("scoring.metric", f"custom metric {name!r} needs the competition folder")
-    path = (folder / file).resolve()
-    if not path.is_file():
-        raise SpecError("scoring.metric", f"custom metric file {file!r} not found in {folder}; "
-                        "put the Python file beside competition.toml")
+    # loaded once per version of the file: Competition.metric calls this on every access
+    func = load_function(name, folder, key="scoring.metric", expects="f(y_true, y_pred) -> float")
     if greater_is_better is None:
         raise SpecError("scoring.greater_is_better", "a custom metric needs "
                         "greater_is_better = true or false in [scoring]")
-    spec = importlib.util.spec_from_file_location(f"harness_metric_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # the teacher's file: say which file failed and why
-        raise SpecError("scoring.metric", f"could not import {file}: {exc!r}") from exc
-    func = getattr(module, func_name, None)
-    if not callable(func):
-        raise SpecError("scoring.metric", f"{file} has no function {func_name!r}")
     return Metric(name, func, bool(greater_is_better), (task,), needs_proba=needs_proba)

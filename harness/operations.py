@@ -3,7 +3,8 @@
 A backup is one ``.tar.gz``: every table of the store as JSON lines (so it moves
 between SQLite and PostgreSQL), and the home's files (prepared competitions and
 archived uploads). Restoring it into an empty home and backing that up again
-gives the same archive contents: the round trip is exact.
+gives the same archive contents: the round trip is exact. Like the home, the
+archive and the restored files are owner-only: they hold every private score.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import stat
 import tarfile
 import time
 from datetime import datetime
@@ -21,12 +24,14 @@ from sqlalchemy import DateTime, Integer, func, select, text
 
 from . import __version__
 from .errors import HarnessError
-from .home import list_prepared, load_prepared, resolve_home
+from .home import (TEMP_NAME, list_prepared, load_prepared, private_dir, private_file,
+                   resolve_home)
 from .store import SCHEMA_VERSION, Database, default_url
 from .store.models import Base
 
 FORMAT = 1
 SKIP = ("harness.db", "harness.db-wal", "harness.db-shm", "harness.db.writelock")  # as rows
+TEMP_GRACE_S = 600    # an upload's temporary file lives milliseconds; older ones are leftovers
 
 
 def _tables():
@@ -78,9 +83,10 @@ def backup(home: str | Path | None, out: str | Path, database_url: str | None = 
                 "schema_version": SCHEMA_VERSION,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "rows": {name: len(rows) for name, rows in tables.items()}, "files": {}}
-    out.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(out.parent)
     tmp = out.with_name(out.name + ".partial")
-    with tarfile.open(tmp, "w:gz") as tar:
+    tmp.unlink(missing_ok=True)                   # a leftover would keep its old mode
+    with os.fdopen(private_file(tmp), "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
         for name, rows in tables.items():
             data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
             _add_bytes(tar, f"db/{name}.jsonl", data)
@@ -153,7 +159,7 @@ def restore(archive: str | Path, home: str | Path | None, database_url: str | No
                     _reset_sequences(conn)
         finally:
             db.dispose()
-        home.mkdir(parents=True, exist_ok=True)
+        private_dir(home)
         for member in tar.getmembers():
             if not member.name.startswith("files/") or not member.isfile():
                 continue
@@ -165,8 +171,9 @@ def restore(archive: str | Path, home: str | Path | None, database_url: str | No
             if hashlib.sha256(data).hexdigest() != manifest["files"].get(rel):
                 raise HarnessError(f"{rel} in {archive} does not match its recorded hash; the "
                                    "backup is damaged")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            private_dir(target.parent)
+            with os.fdopen(private_file(target), "wb") as f:
+                f.write(data)
     return {"home": str(home), "rows": manifest["rows"], "files": len(manifest["files"])}
 
 
@@ -181,10 +188,23 @@ def _reset_sequences(conn) -> None:
                 f"COALESCE((SELECT MAX({pk[0].name}) FROM {table.name}), 0) + 1, false)"))
 
 
-def doctor(home: str | Path | None, database_url: str | None = None) -> list[dict]:
-    """Check a home: its database, schema version, answer keys and archived uploads.
+def doctor(home: str | Path | None, database_url: str | None = None, *,
+           fix: bool = False) -> list[dict]:
+    """Check a home: privacy, leftovers, database, schema version, answer keys, uploads.
 
-    Returns one ``{"check", "ok", "detail"}`` row per check; nothing is changed.
+    Parameters
+    ----------
+    home : str or Path, optional
+    database_url : str, optional
+    fix : bool, default False
+        Also repair what is safe to repair: remove temporary files no writer is
+        using and make every file and folder of the home owner-only. Without it
+        nothing is changed.
+
+    Returns
+    -------
+    list of dict
+        One ``{"check", "ok", "detail"}`` row per check.
     """
     home = resolve_home(home)
     checks: list[dict] = []
@@ -195,6 +215,8 @@ def doctor(home: str | Path | None, database_url: str | None = None) -> list[dic
     check("home exists", home.is_dir(), str(home))
     if not home.is_dir():
         return checks
+    _check_private(home, check, fix)
+    _check_temp_files(home, check, fix)
     url = database_url or default_url(home)
     try:
         db = Database(url)
@@ -249,3 +271,112 @@ def _check_competition(home: Path, slug: str, check) -> None:
     check(f"{slug}: answer key matches test.csv ids", sol.tolist() == test.tolist(),
           f"{len(sol)} ids" if sol.tolist() == test.tolist() else
           f"answer key {len(sol)} ids, test.csv {len(test)}; re-run `harness prepare {slug}`")
+
+
+def _check_private(home: Path, check, fix: bool) -> None:
+    """Fail when another local user can read or change a file (or change a folder)."""
+    exposed, loose = _exposure(home)
+    if fix and loose:
+        failed = []
+        for path, mode in loose:
+            try:
+                os.chmod(path, mode & ~0o077)
+            except OSError as exc:
+                failed.append(f"{_rel(home, path)} ({exc.strerror})")
+        check("home is private", not failed,
+              f"made {len(loose) - len(failed)} files and folders owner-only"
+              + (f"; could not change {', '.join(failed[:5])}" if failed else ""))
+        return
+    names = [_rel(home, p) for p in exposed]
+    check("home is private", not exposed,
+          "only its owner can read it" if not exposed else
+          f"other local users can read or change {', '.join(names[:5])}"
+          + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+          + f"; run `harness doctor --fix` (or `chmod -R go-rwx {home}`)")
+
+
+def _exposure(home: Path) -> tuple[list[Path], list[tuple[Path, int]]]:
+    """What others can reach, and every entry with any group/other permission bit.
+
+    A file is exposed when the group or others may read or write it and may pass
+    through every folder from the home down to it (a 0700 folder hides its
+    contents whatever their modes); a folder is exposed when they may write into
+    it. Symbolic links are not followed. ``loose`` is what ``--fix`` tightens.
+    """
+    classes = ((stat.S_IRGRP | stat.S_IWGRP, stat.S_IWGRP, stat.S_IXGRP),
+               (stat.S_IROTH | stat.S_IWOTH, stat.S_IWOTH, stat.S_IXOTH))
+    exposed: list[Path] = []
+    loose: list[tuple[Path, int]] = []
+    reach: dict[Path, tuple] = {}      # who may pass through each folder, from the home down
+
+    def visit(path: Path, mode: int, through) -> None:
+        is_dir = stat.S_ISDIR(mode)
+        if any(mode & (write if is_dir else access) for access, write, _ in through):
+            exposed.append(path)
+        if mode & 0o077:
+            loose.append((path, stat.S_IMODE(mode)))
+        if is_dir:
+            reach[path] = tuple(c for c in through if mode & c[2])
+
+    visit(home, os.stat(home).st_mode, classes)
+    for folder, dirs, files in os.walk(home):
+        for name in sorted(dirs) + sorted(files):
+            path = Path(folder, name)
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue                  # removed while we looked (a finished upload's temp)
+            if not stat.S_ISLNK(mode):
+                visit(path, mode, reach[Path(folder)])
+    return exposed, loose
+
+
+def _check_temp_files(home: Path, check, fix: bool) -> None:
+    """Report (and with ``fix`` remove) upload temporary files a crash left behind.
+
+    A temporary file is in use when its writer's process (this machine's process id,
+    from its name) is alive and the file is younger than :data:`TEMP_GRACE_S`;
+    those are left alone.
+    """
+    uploads = home / "uploads"
+    stray, busy = [], []
+    for path in sorted(uploads.rglob(".*.tmp")) if uploads.is_dir() else []:
+        found = TEMP_NAME.fullmatch(path.name)
+        if found is None:
+            continue                      # not ours: left alone
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            continue                      # renamed into place while we looked
+        (busy if age < TEMP_GRACE_S and _alive(int(found["pid"])) else stray).append(path)
+    if fix:
+        for path in stray:
+            path.unlink(missing_ok=True)
+    names = ", ".join(_rel(home, p) for p in stray[:3]) + (", ..." if len(stray) > 3 else "")
+    parts = []
+    if stray:
+        parts.append(f"removed {len(stray)} left by a crash ({names})" if fix else
+                     f"{len(stray)} left by a crash ({names}); never counted, safe to delete: "
+                     "`harness doctor --fix` removes them")
+    if busy:
+        parts.append(f"{len(busy)} in progress (an upload is writing them; kept)")
+    check("upload temporary files", True, "; ".join(parts) or "none")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (signal 0 tests without sending)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True                       # alive, owned by another user
+    except (OverflowError, OSError):
+        return False
+    return True
+
+
+def _rel(home: Path, path: Path) -> str:
+    return "." if path == home else path.relative_to(home).as_posix()

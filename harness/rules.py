@@ -9,7 +9,10 @@ can check it on hand-made records:
   ``public_decimals``, or the Ladder's shown score), ties to the earlier
   submission (:func:`best_public`, :func:`rank_bests`, :func:`public_board`);
 - final selection: the team's selected submissions, filled up to
-  ``final_selections`` from its best public scores (:func:`final_selection`);
+  ``final_selections`` from its best shown scores (:func:`final_selection`);
+- nothing orders a team's submissions by more than the shown score
+  (:func:`public_order`): an order that used hidden digits would leak them
+  through the board's entry or the auto-filled ``final`` flag;
 - private board: the best private score among the final selection only
   (:func:`private_board`);
 - late submissions (after the reveal) and refused files never rank
@@ -64,7 +67,8 @@ class Entry:
     selected : bool
         Chosen by the team as a final selection.
     ladder_updated : bool
-        This submission moved the team's Ladder score.
+        This submission moved the team's Ladder score (the Ladder's own state; the
+        board orders entries by ``shown`` alone, see :func:`public_order`).
     """
 
     id: int
@@ -112,47 +116,46 @@ def _sign(greater_is_better: bool) -> int:
     return -1 if greater_is_better else 1
 
 
-def public_order(entry: Entry, *, greater_is_better: bool, decimals: int,
-                 ladder: bool = False) -> tuple:
-    """Sort key of a team's entries for its public board score: the smallest key wins.
+def public_order(entry: Entry, *, greater_is_better: bool, decimals: int) -> tuple:
+    """Sort key of a team's entries by what the board shows: the smallest key is the best.
 
-    Kaggle: the best shown (rounded) score, ties to the earlier submission, so a
-    later file that only improves digits the board does not show does not replace
-    it. Ladder: the last submission that moved the team's shown score.
+    The shown score (:func:`shown_score`: rounded, or the Ladder's), ties to the earlier
+    submission, then the smaller id. Only what the team sees may order its entries: a
+    later file that improves digits the board does not show (or that moves the Ladder to
+    a score that shows the same) must not replace its entry, nor be picked by the
+    final-selection fill, or either would reveal the hidden digits one bit per upload.
     """
-    if ladder:
-        return (not entry.ladder_updated, -as_utc(entry.submitted_at).timestamp(), -entry.id)
     return (_sign(greater_is_better) * shown_score(entry, decimals), entry.submitted_at,
             entry.id)
 
 
 def better_public(candidate: Entry, incumbent: Entry, *, greater_is_better: bool,
-                  decimals: int, ladder: bool = False) -> bool:
+                  decimals: int) -> bool:
     """Whether ``candidate`` replaces ``incumbent`` as the team's public board entry."""
-    kw = dict(greater_is_better=greater_is_better, decimals=decimals, ladder=ladder)
+    kw = dict(greater_is_better=greater_is_better, decimals=decimals)
     return public_order(candidate, **kw) < public_order(incumbent, **kw)
 
 
-def best_public(entries: Iterable[Entry], *, greater_is_better: bool, decimals: int,
-                ladder: bool = False) -> Entry | None:
+def best_public(entries: Iterable[Entry], *, greater_is_better: bool,
+                decimals: int) -> Entry | None:
     """The entry behind one team's public board score (see :func:`public_order`)."""
     es = [e for e in entries if rankable(e)]
     if not es:
         return None
     return min(es, key=lambda e: public_order(e, greater_is_better=greater_is_better,
-                                              decimals=decimals, ladder=ladder))
+                                              decimals=decimals))
 
 
-def top_public(entries: Iterable[Entry], k: int, *, greater_is_better: bool) -> list[Entry]:
-    """The ``k`` rankable entries with the best full-precision public scores, best first.
+def top_public(entries: Iterable[Entry], k: int, *, greater_is_better: bool,
+               decimals: int) -> list[Entry]:
+    """The ``k`` rankable entries with the best shown scores, best first (:func:`public_order`).
 
-    Ties go to the earlier submission. The final-selection fill draws from these, so
-    a team's selected entries plus its ``top_public`` are all its private board needs.
+    The final-selection fill draws from these, so a team's selected entries plus its
+    ``top_public`` are all its private board needs.
     """
-    s = _sign(greater_is_better)
-    es = sorted((e for e in entries if rankable(e)), key=lambda e: (s * e.public,
-                                                                    e.submitted_at, e.id))
-    return es[:k]
+    return sorted((e for e in entries if rankable(e)),
+                  key=lambda e: public_order(e, greater_is_better=greater_is_better,
+                                             decimals=decimals))[:k]
 
 
 def rank_bests(bests: Iterable[TeamBest], *, greater_is_better: bool) -> list[dict]:
@@ -180,24 +183,24 @@ def _by_entrant(entries: Iterable[Entry]) -> dict[tuple[bool, str], list[Entry]]
     return groups
 
 
-def public_board(entries: Iterable[Entry], *, greater_is_better: bool, decimals: int,
-                 ladder: bool = False) -> list[dict]:
+def public_board(entries: Iterable[Entry], *, greater_is_better: bool,
+                 decimals: int) -> list[dict]:
     """The public leaderboard rows (``rank, team, score, entries, last_submission, baseline``)."""
     bests = []
     for (baseline, team), es in _by_entrant(entries).items():
-        b = best_public(es, greater_is_better=greater_is_better, decimals=decimals,
-                        ladder=ladder)
+        b = best_public(es, greater_is_better=greater_is_better, decimals=decimals)
         bests.append(TeamBest(team, baseline, shown_score(b, decimals), b.submitted_at, b.id,
                               len(es), max(e.submitted_at for e in es)))
     return rank_bests(bests, greater_is_better=greater_is_better)
 
 
 def final_selection(entries: Iterable[Entry], *, final_selections: int,
-                    greater_is_better: bool) -> list[Entry]:
-    """One team's final selection: what it selected, filled from its best public scores.
+                    greater_is_better: bool, decimals: int) -> list[Entry]:
+    """One team's final selection: what it selected, filled from its best shown scores.
 
-    Only scored, on-time entries qualify. The fill takes the best full-precision
-    public scores (ties to the earlier submission) not already selected.
+    Only scored, on-time entries qualify. The fill takes the best shown scores (as the
+    board shows them, ties to the earlier submission: :func:`top_public`) not already
+    selected, never the full precision, which the ``final`` flag would reveal.
     """
     es = [e for e in entries if rankable(e)]
     chosen = sorted((e for e in es if e.selected), key=lambda e: (e.submitted_at, e.id))
@@ -205,7 +208,8 @@ def final_selection(entries: Iterable[Entry], *, final_selections: int,
     if len(chosen) < final_selections:
         ids = {e.id for e in chosen}
         chosen += top_public((e for e in es if e.id not in ids),
-                             final_selections - len(chosen), greater_is_better=greater_is_better)
+                             final_selections - len(chosen), greater_is_better=greater_is_better,
+                             decimals=decimals)
     return chosen
 
 
@@ -214,7 +218,7 @@ def private_best(entries: Iterable[Entry], *, final_selections: int, greater_is_
     """The entry behind one team's private board score: its best private among the final
     selection (rounded to ``decimals``, ties to the earlier submission)."""
     chosen = [e for e in final_selection(entries, final_selections=final_selections,
-                                         greater_is_better=greater_is_better)
+                                         greater_is_better=greater_is_better, decimals=decimals)
               if e.private is not None]
     if not chosen:
         return None
@@ -234,7 +238,7 @@ def add_public_ranks(private_rows: list[dict], public_rows: list[dict]) -> list[
 
 
 def private_board(entries: Iterable[Entry], *, greater_is_better: bool, decimals: int,
-                  final_selections: int, ladder: bool = False) -> list[dict]:
+                  final_selections: int) -> list[dict]:
     """The private leaderboard: the best private score among each team's final selection.
 
     Scores are rounded to ``decimals`` like the public board and ranked on the
@@ -252,7 +256,7 @@ def private_board(entries: Iterable[Entry], *, greater_is_better: bool, decimals
                                   max(e.submitted_at for e in es)))
     rows = rank_bests(bests, greater_is_better=greater_is_better)
     return add_public_ranks(rows, public_board(entries, greater_is_better=greater_is_better,
-                                               decimals=decimals, ladder=ladder))
+                                               decimals=decimals))
 
 
 def day_key(now: datetime, reset_timezone: str) -> str:

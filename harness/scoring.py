@@ -3,7 +3,8 @@
 :func:`score` is the only way a submission is scored, for the server, the
 command line and the labs alike. Validation is strict and uses only what the
 students already have (the test ids and the header), so no refusal tells
-which ids are public or private. Matching is on the id column; any row order
+which ids are public or private; the one refusal that needs the answers (a
+score that is not a finite number) is decided on all the rows at once. Matching is on the id column; any row order
 is accepted, the released order taking a fast path.
 
 Speed: parsing is pyarrow's multithreaded CSV reader with the column types
@@ -15,7 +16,6 @@ alone and against a pandas ``read_csv`` + ``merge`` script.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -164,11 +164,36 @@ def score(data: bytes | bytearray | memoryview | str | Path, key: AnswerKey) -> 
     Raises
     ------
     SubmissionError
-        With a message naming what was expected and what was found.
+        With a message naming what was expected and what was found; also when a
+        score would not be a finite number (huge predictions overflow the metric).
     """
     preds = parse_submission(data, key)
-    return Score(float(key.metric(key.y_public, preds[key.public_index])),
-                 float(key.metric(key.y_private, preds[key.private_index])), preds)
+    # huge finite predictions (1e200) overflow a metric to inf or nan, which no board can
+    # rank and JSON cannot carry; refused, never counted
+    with np.errstate(over="ignore", invalid="ignore"):
+        if key.task == "regression" and not np.isfinite(key.metric(key.y, preds)):
+            # decided on every row at once: a refusal costs nothing, so one that depended
+            # on a part's score would tell whether rows are in the same part
+            raise SubmissionError(_not_finite(preds, key))
+        public = float(key.metric(key.y_public, preds[key.public_index]))
+        private = float(key.metric(key.y_private, preds[key.private_index]))
+    if not (np.isfinite(public) and np.isfinite(private)):
+        # only a custom metric gets here (the built-ins are finite on every part when
+        # they are on the whole); the message names no part
+        raise SubmissionError(_not_finite(preds, key))
+    return Score(public, private, preds)
+
+
+def _not_finite(preds: np.ndarray, key: AnswerKey) -> str:
+    """Why a score is not finite, naming the prediction largest in size (not a part)."""
+    where = ""
+    if preds.dtype.kind == "f" and len(preds):
+        i = int(np.argmax(np.abs(preds)))
+        where = (f"; the largest here is {preds[i]:g} (id {_clip(str(key.ids[i]), 40)}), "
+                 f"which makes metric {key.metric.name!r} overflow")
+    return (f"the score is not a finite number: predictions must be finite numbers of a "
+            f"sensible size{where}; predict {_what_predictions(key)} on the scale of the "
+            f"'{key.target}' column of train.csv")
 
 
 def parse_submission(data, key: AnswerKey) -> np.ndarray:
@@ -192,19 +217,9 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
     header = _read_header(bytes(buf[:65536]), expected)
     _check_header(header, key, expected)
 
-    id_type = pa.int64() if key.int_ids else pa.string()
-    y_type = pa.string() if (key.classes is not None and key.classes.dtype.kind in "OUT") \
-        else pa.float64()
     try:
-        tbl = pacsv.read_csv(
-            pa.py_buffer(buf),
-            read_options=pacsv.ReadOptions(use_threads=True, block_size=BLOCK_SIZE),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={key.id_column: id_type, key.target: y_type},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-                null_values=["", "NaN", "nan", "NA", "N/A", "null", "NULL", "None"]))
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        tbl = _read_csv(buf, key)
+    except _ARROW_ERRORS as exc:
         raise SubmissionError(_explain_arrow(str(exc), key, header, buf)) from None
     if tbl.num_rows == 0:
         raise SubmissionError(f"the file has a header but no rows; expected {key.n} rows, one "
@@ -219,6 +234,39 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
     if len(ids) == key.n and np.array_equal(ids, key.ids):
         return preds                     # the released order: nothing to match
     return _match(ids, preds, key)
+
+
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError)
+
+
+def _read_csv(buf: memoryview, key: AnswerKey, *, locate: bool = False) -> pa.Table:
+    """Parse the rows with the column types fixed up front.
+
+    ``locate`` reads again on one thread, keeping empty lines as rows: pyarrow then
+    names the first problem's physical line ("Row #N", header = 1, blank and
+    CR-only lines counted) in its error; the fast read numbers no rows.
+    """
+    id_type = pa.int64() if key.int_ids else pa.string()
+    y_type = pa.string() if (key.classes is not None and key.classes.dtype.kind in "OUT") \
+        else pa.float64()
+    return pacsv.read_csv(
+        pa.py_buffer(buf),
+        read_options=pacsv.ReadOptions(use_threads=not locate, block_size=BLOCK_SIZE),
+        parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                         ignore_empty_lines=not locate),
+        convert_options=pacsv.ConvertOptions(
+            column_types={key.id_column: id_type, key.target: y_type},
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+            null_values=["", "NaN", "nan", "NA", "N/A", "null", "NULL", "None"]))
+
+
+def _located(msg: str, buf: memoryview, key: AnswerKey) -> str:
+    """The parse error again, from a read that names its line (the first problem's)."""
+    try:
+        _read_csv(buf, key, locate=True)
+    except _ARROW_ERRORS as exc:
+        return str(exc)
+    return msg           # not reproduced: explain the first message, without a line
 
 
 def _read_header(head: bytes, expected: str) -> list[str]:
@@ -270,26 +318,22 @@ _ARROW_COLS = re.compile(r"Expected (\d+) columns, got (\d+)")
 
 
 def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview) -> str:
-    """Turn a pyarrow parse error into one line a student can act on."""
-    row = _ARROW_ROW.search(msg)
-    where = f"line {int(row.group(1))}" if row else "a line"
+    """Turn a pyarrow parse error into one line a student can act on, naming the line."""
     if "straddl" in msg:     # a record longer than the parser's block
         return (f"a line is longer than {BLOCK_SIZE // 2**20} MiB; each line should hold one "
                 f"id and one prediction ({key.id_column},{key.target})")
+    if not _ARROW_ROW.search(msg):
+        msg = _located(msg, buf, key)
+    row = _ARROW_ROW.search(msg)
+    where = f"line {int(row.group(1))}" if row else "a line"
     m = _ARROW_COLS.search(msg)
     if m:
-        line = _first_ragged_line(buf, int(m.group(1)))
-        where = f"line {line}" if line else where
         return (f"{where} has {m.group(2)} fields; expected {m.group(1)} "
                 f"({key.id_column},{key.target}) on every line")
     value = _ARROW_VALUE.search(msg)
     shown = repr(_clip(value.group(1))) if value else "a value"
     col_i = re.search(r"column #(\d+)", msg)
     col = header[int(col_i.group(1))] if col_i and int(col_i.group(1)) < len(header) else None
-    if col in header and not row:
-        line = _first_bad_line(buf, header.index(col), _int64 if col == key.id_column and
-                               key.int_ids else float)
-        where = f"line {line}" if line else where
     if col == key.id_column:
         kind = "a whole number" if key.int_ids else "text"
         return f"{where}: id {shown} is not a valid test id (ids are {kind}, as in test.csv)"
@@ -299,40 +343,6 @@ def _explain_arrow(msg: str, key: AnswerKey, header: list[str], buf: memoryview)
     if "UTF8" in msg or "utf-8" in msg.lower() or "utf8" in msg.lower():
         return "the file is not valid UTF-8 text; save it as UTF-8 CSV"
     return f"the file could not be read as a CSV ({_clip(msg, 160)})"
-
-
-def _records(buf: memoryview):
-    """(line number, fields) of each record, read by Python's csv (error paths only)."""
-    text = io.TextIOWrapper(io.BytesIO(bytes(buf)), encoding="utf-8", errors="replace",
-                            newline="")
-    reader = csv.reader(text)
-    for fields in reader:
-        if fields:
-            yield reader.line_num, fields
-
-
-def _first_ragged_line(buf: memoryview, width: int) -> int | None:
-    """The line of the first record with another field count."""
-    return next((n for n, fields in _records(buf) if len(fields) != width), None)
-
-
-def _int64(text: str) -> int:
-    value = int(text)
-    if not -2**63 <= value < 2**63:
-        raise ValueError(text)
-    return value
-
-
-def _first_bad_line(buf: memoryview, column: int, convert) -> int | None:
-    """The line of the first data record whose ``column`` does not convert."""
-    for n, fields in _records(buf):
-        if n == 1 or column >= len(fields):
-            continue
-        try:
-            convert(fields[column])
-        except ValueError:
-            return n
-    return None
 
 
 def _what_predictions(key: AnswerKey) -> str:
@@ -352,11 +362,17 @@ def _predictions(col: pa.ChunkedArray, key: AnswerKey) -> np.ndarray:
     p = col.to_numpy(zero_copy_only=False)
     # the sum is finite only if every value is (NaN and inf propagate); an overflow of huge
     # finite values only sends us to the exact check
-    if p.dtype.kind == "f" and not np.isfinite(p.sum()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = p.sum() if p.dtype.kind == "f" else 0.0
+    if not np.isfinite(total):
         finite = np.isfinite(p)
         if not finite.all():
+            # "nan" and "NaN" are read as empty (above); pyarrow reads "NAN", "-nan" as NaN
             bad = np.flatnonzero(~finite)
-            raise SubmissionError(f"{_count(len(bad), 'prediction', 'is')} infinite (e.g. "
+            nan = np.isnan(p[bad]).any()
+            what = ("NaN or infinite" if nan and np.isinf(p[bad]).any() else
+                    "NaN" if nan else "infinite")
+            raise SubmissionError(f"{_count(len(bad), 'prediction', 'is')} {what} (e.g. "
                                   f"{_lines(bad)}); expected "
                                   f"{_what_predictions(key)}")
     if key.metric.needs_proba:
@@ -442,7 +458,9 @@ def _clip(s: str, n: int = 60) -> str:
 
 
 def _few(values, k: int = EXAMPLES) -> str:
-    values = [int(v) if isinstance(v, float) and v.is_integer() else v for v in values[:k + 1]]
+    # whole floats print as ints (7.0 -> 7), but not huge ones (1e200 has 201 digits)
+    values = [int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 1e15 else v
+              for v in values[:k + 1]]
     shown = ", ".join(_clip(str(v), 40) for v in values[:k])
     return shown + (", ..." if len(values) > k else "")
 

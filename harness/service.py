@@ -34,8 +34,8 @@ import secrets
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterable
 
@@ -45,9 +45,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import rules
+from .csvsafe import write_csv
 from .errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, PreparedError,
                      StorageError, SubmissionError, TooLargeError)
-from .home import RELEASED_FILES, Prepared, list_prepared, load_prepared, resolve_home
+from .home import (RELEASED_FILES, Prepared, list_prepared, load_prepared, private_dir,
+                   private_file, resolve_home, temp_path)
 from .ladder import ladder_update
 from .scoring import AnswerKey, Score, round_public, score
 from .store import (AuditRow, CompetitionRow, Database, MemberRow, QuotaRow, ScoreHistoryRow,
@@ -56,6 +58,11 @@ from .store import (AuditRow, CompetitionRow, Database, MemberRow, QuotaRow, Sco
 
 TOKEN_BYTES = 32                  # 256 random bits per token
 ROW_LOSS_CACHE = 256              # per-row public losses kept for the parameter-free Ladder
+# Refused files cost a parse and a row each; a script sending bad files must not fill the
+# store or slow the class. A team gets [rules] refusal_limit refusals per REFUSAL_WINDOW
+# (then 429 until the oldest of them leaves the window) and keeps its newest STORED_REFUSALS.
+REFUSAL_WINDOW = 600.0            # seconds
+STORED_REFUSALS = 50
 S = SubmissionRow.__table__
 ST = StandingRow.__table__
 
@@ -154,7 +161,8 @@ class Harness:
         d["rules"] = {"deadline": rules.iso_utc(r.deadline), "daily_limit": r.daily_limit,
                       "reset_timezone": r.reset_timezone, "total_limit": r.total_limit,
                       "final_selections": r.final_selections, "leaderboard": r.leaderboard,
-                      "ladder_step": r.ladder_step, "max_upload_mb": r.max_upload_mb}
+                      "ladder_step": r.ladder_step, "max_upload_mb": r.max_upload_mb,
+                      "refusal_limit": r.refusal_limit}
         d["public_decimals"] = comp.spec.scoring.public_decimals
         d["task"] = comp.spec.data.task
         d["id_column"] = comp.spec.data.id_column
@@ -290,9 +298,9 @@ class Harness:
             out.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-                w = csv.writer(f)
-                w.writerow(["team", "token"])
-                w.writerows(tokens)
+                # opened in a spreadsheet: a team name cannot run as a formula; tokens exact
+                write_csv(f, ["team", "token"], ({"team": t, "token": k} for t, k in tokens),
+                          verbatim=["token"])
         return out
 
     def authenticate(self, token: str | None) -> dict | None:
@@ -366,6 +374,7 @@ class Harness:
             used = dict(s.execute(select(QuotaRow.period, QuotaRow.used).where(
                 QuotaRow.team_id == team_id, QuotaRow.competition_id == comp.id,
                 QuotaRow.period.in_([day, "total"]))).all())
+            self._check_refusals(s, comp, team_id, now_utc)
         self._check_limits(comp, team_name, used.get(day, 0), used.get("total", 0), now_utc)
         key = self.answer_key(slug)
         try:
@@ -403,6 +412,15 @@ class Harness:
 
     def submissions(self, slug: str, team) -> list[dict]:
         """The team's own submissions, newest first (private scores only after the reveal)."""
+        return self.submissions_page(slug, team)[0]
+
+    def submissions_page(self, slug: str, team, *, limit: int | None = None,
+                         offset: int = 0) -> tuple[list[dict], int]:
+        """One page of the team's own submissions, newest first, and how many there are.
+
+        The whole list is read (the ``final`` flags need every scored one); it is bounded
+        by the limits, and the refusals by STORED_REFUSALS.
+        """
         comp = self._competition(slug)
         with self._db.read() as s:
             team_id, team_name = self._team(s, team)
@@ -416,9 +434,11 @@ class Harness:
         final = {e.id for e in rules.final_selection(
             [self._entry(r, team_name, r.id in selected) for r in rows],
             final_selections=comp.spec.rules.final_selections,
-            greater_is_better=comp.spec.metric.greater_is_better)}
+            greater_is_better=comp.spec.metric.greater_is_better,
+            decimals=comp.spec.scoring.public_decimals)}
+        page = rows[offset:None if limit is None else offset + limit]
         return [self._sub_dict(r, team_name, comp, private=revealed, selected=r.id in selected,
-                               final=r.id in final) for r in rows]
+                               final=r.id in final) for r in page], len(rows)
 
     def all_submissions(self, slug: str) -> list[dict]:
         """Every submission of every team and baseline, oldest first (teacher view).
@@ -440,7 +460,8 @@ class Harness:
         r = comp.spec.rules
         final = {e.id for es in by_team.values() for e in rules.final_selection(
             es, final_selections=r.final_selections,
-            greater_is_better=comp.spec.metric.greater_is_better)}
+            greater_is_better=comp.spec.metric.greater_is_better,
+            decimals=comp.spec.scoring.public_decimals)}
         out = []
         for row, name in rows:
             d = self._sub_dict(row, name or row.baseline_name, comp, private=True,
@@ -468,8 +489,9 @@ class Harness:
             if state == rules.REVEALED:
                 raise ForbiddenError(f"{slug!r} is revealed; the final selection is fixed")
             rows = {r.id: r for r in s.scalars(select(SubmissionRow).where(
-                # ids past int64 are nobody's (the database cannot even compare them)
-                SubmissionRow.id.in_([i for i in ids if 0 < i < 2**63]),
+                # ids past the id column's 32-bit range are nobody's (PostgreSQL's integer
+                # cannot even compare them)
+                SubmissionRow.id.in_([i for i in ids if 0 < i < 2**31]),
                 SubmissionRow.competition_id == comp.id,
                 SubmissionRow.team_id == team_id))}
             for i in ids:
@@ -557,17 +579,20 @@ class Harness:
         spec = comp.spec
         selected: dict[int, list[rules.Entry]] = {}
         q = select(SelectionRow.team_id, S.c.id, S.c.submitted_at, S.c.public_score,
-                   S.c.private_score).join(S, S.c.id == SelectionRow.submission_id).where(
+                   S.c.private_score, S.c.shown).join(
+            S, S.c.id == SelectionRow.submission_id).where(
             SelectionRow.competition_id == comp.id, S.c.status == "scored",
             S.c.late.is_(False))
         for r in s.connection().execute(q):
             selected.setdefault(r.team_id, []).append(rules.Entry(
-                r.id, "", r.submitted_at, r.public_score, r.private_score, selected=True))
+                r.id, "", r.submitted_at, r.public_score, r.private_score, r.shown,
+                selected=True))
+        tops = self._top_entries(s, [st.top_entries for st in standings])
         bests = []
-        for st in standings:
+        for st, top in zip(standings, tops):
             mine = selected.get(st.team_id, []) if st.team_id is not None else []
             ids = {e.id for e in mine}
-            es = mine + [e for e in _top_load(st.top_entries) if e.id not in ids]
+            es = mine + [e for e in top if e.id not in ids]
             b = rules.private_best(es, final_selections=spec.rules.final_selections,
                                    greater_is_better=spec.metric.greater_is_better,
                                    decimals=spec.scoring.public_decimals)
@@ -591,17 +616,28 @@ class Harness:
         st = s.execute(select(ST).where(ST.c.competition_id == comp.id,
                                         ST.c.entrant == entrant).with_for_update()).one()
         new = self._entry(row, "", False)
-        incumbent = rules.Entry(st.submission_id, "", st.best_at, None, shown=st.score,
-                                ladder_updated=True)
+        incumbent = rules.Entry(st.submission_id, "", st.best_at, None, shown=st.score)
+        decimals = spec.scoring.public_decimals
         values = {"entries": st.entries + 1,
                   "last_submission": max(st.last_submission, row.submitted_at)}
-        if st.entries == 0 or rules.better_public(
-                new, incumbent, greater_is_better=gib, decimals=spec.scoring.public_decimals,
-                ladder=spec.rules.leaderboard == "ladder"):
+        if st.entries == 0 or rules.better_public(new, incumbent, greater_is_better=gib,
+                                                  decimals=decimals):
             values.update(submission_id=row.id, score=row.shown, best_at=row.submitted_at)
         values["top_entries"] = _top_dump(rules.top_public(
-            _top_load(st.top_entries) + [new], st.top_size, greater_is_better=gib))
+            self._top_entries(s, [st.top_entries])[0] + [new], st.top_size,
+            greater_is_better=gib, decimals=decimals))
         s.execute(update(ST).where(ST.c.id == st.id).values(**values))
+
+    def _top_entries(self, s, texts: list[str]) -> list[list[rules.Entry]]:
+        """The stored top entries of standings; any stored before they carried the shown
+        score get it from their submission rows (one query, only when there are such)."""
+        tops = [_top_load(text) for text in texts]
+        legacy = [e.id for top in tops for e in top if e.shown is None]
+        if not legacy:
+            return tops
+        shown = dict(s.execute(select(S.c.id, S.c.shown).where(S.c.id.in_(legacy))).all())
+        return [[replace(e, shown=shown.get(e.id)) if e.shown is None else e for e in top]
+                for top in tops]
 
     def _rebuild_standings(self, s, comp: _Competition) -> None:
         """Recompute every standing of a competition from its submissions (rescore, spec change)."""
@@ -619,14 +655,14 @@ class Harness:
         s.execute(delete(ST).where(ST.c.competition_id == comp.id))
         for (team_id, baseline_name), es in groups.items():
             b = rules.best_public(es, greater_is_better=gib,
-                                  decimals=spec.scoring.public_decimals,
-                                  ladder=spec.rules.leaderboard == "ladder")
+                                  decimals=spec.scoring.public_decimals)
             s.execute(ST.insert().values(
                 competition_id=comp.id, entrant=_entrant(team_id, baseline_name),
                 team_id=team_id, baseline_name=baseline_name, submission_id=b.id,
                 score=rules.shown_score(b, spec.scoring.public_decimals), best_at=b.submitted_at,
                 entries=len(es), last_submission=max(e.submitted_at for e in es),
-                top_entries=_top_dump(rules.top_public(es, k, greater_is_better=gib)),
+                top_entries=_top_dump(rules.top_public(
+                    es, k, greater_is_better=gib, decimals=spec.scoring.public_decimals)),
                 top_size=k))
 
     # ------------------------------------------------------------------ rescore
@@ -755,8 +791,12 @@ class Harness:
             return cached
         try:
             prepared = load_prepared(self.home, slug)
-        except PreparedError as exc:
-            raise NotFoundError(str(exc)) from None
+        except PreparedError:
+            # students read this: no server path, no teacher command (`harness doctor` and
+            # `harness prepare` tell the teacher what is wrong with a competition folder)
+            known = ", ".join(list_prepared(self.home)) or "none yet"
+            raise NotFoundError(f"no competition {slug!r}; the competitions here: "
+                                f"{known}") from None
         comp = _Competition(prepared, self._register(slug), stamp)
         with self._lock:
             self._competitions[slug] = comp
@@ -783,6 +823,27 @@ class Harness:
                 "files": [n for n in RELEASED_FILES
                           if (comp.prepared.released_dir / n).is_file()]}
 
+    def _check_refusals(self, s, comp: _Competition, team_id: int, now: datetime) -> None:
+        """Refuse (429) a team that sent ``[rules] refusal_limit`` refused files in the last
+        REFUSAL_WINDOW seconds, before its next file is even parsed."""
+        allowed = comp.spec.rules.refusal_limit
+        if not allowed:
+            return
+        since = to_store_time(now) - timedelta(seconds=REFUSAL_WINDOW)
+        recent = list(s.scalars(select(S.c.submitted_at).where(
+            S.c.competition_id == comp.id, S.c.team_id == team_id, S.c.status == "error",
+            S.c.path.is_(None), S.c.submitted_at >= since).order_by(S.c.submitted_at.desc())
+            .limit(allowed)))
+        # only the newest STORED_REFUSALS are kept, so a larger limit counts at most those
+        if len(recent) < min(allowed, STORED_REFUSALS):
+            return
+        wait = (rules.as_utc(recent[-1]) - rules.as_utc(since)).total_seconds()
+        wait = max(int(wait) + 1, 1)
+        raise LimitError(f"{len(recent)} files were refused in the last "
+                         f"{REFUSAL_WINDOW / 60:g} minutes; check your file against "
+                         f"sample_submission.csv (same columns, one row per test id) and try "
+                         f"again in {wait} s", retry_after=wait)
+
     def _check_limits(self, comp: _Competition, team_name: str, used_today: int,
                       used_total: int, now: datetime) -> None:
         r = comp.spec.rules
@@ -793,7 +854,8 @@ class Harness:
             reset = rules.next_reset(now, r.reset_timezone)
             raise LimitError(f"team {team_name!r} reached today's limit of {r.daily_limit} "
                              f"scored submissions to {comp.slug!r}; it resets at "
-                             f"{reset.isoformat()} (midnight {r.reset_timezone})")
+                             f"{reset.isoformat()} (midnight {r.reset_timezone})",
+                             retry_after=max(int((reset - now).total_seconds()) + 1, 1))
 
     def _take_quota(self, s, comp: _Competition, team_id: int, team_name: str, day: str,
                     now: datetime) -> int:
@@ -923,7 +985,11 @@ class Harness:
                 self._row_losses.popitem(last=False)
 
     def _record_error(self, comp, team_id, filename, message, now, day, error) -> None:
-        """Keep a refused upload in the team's list (status error); it counts against nothing."""
+        """Keep a refused upload in the team's list (status error); it counts against nothing.
+
+        Only the team's newest STORED_REFUSALS refusals are kept: the older ones go in the
+        same transaction, so a script cannot grow the store (scored rows are never removed).
+        """
         with self._db.write() as s:
             s.add(SubmissionRow(competition_id=comp.id, team_id=team_id, baseline_name=None,
                                 filename=_storable(filename, 300),
@@ -931,6 +997,14 @@ class Harness:
                                 submitted_at=to_store_time(now), day=day, status="error",
                                 error=_storable(error, 2000), late=False,
                                 baseline=False))
+            s.flush()
+            # refused at upload: no archived file (a rescore may also turn a stored file
+            # into an error; that one keeps its row, its file and its history)
+            mine = and_(S.c.competition_id == comp.id, S.c.team_id == team_id,
+                        S.c.status == "error", S.c.path.is_(None))
+            keep = select(S.c.id).where(mine).order_by(S.c.id.desc()).limit(STORED_REFUSALS)
+            # a derived table: MySQL-style engines refuse LIMIT inside IN, and it reads alike
+            s.execute(delete(S).where(mine, S.c.id.not_in(select(keep.subquery().c.id))))
 
     def _rounded(self, comp: _Competition, value: float) -> float:
         return round_public(value, comp.spec.scoring.public_decimals)
@@ -960,14 +1034,18 @@ class Harness:
 
 
 def _top_dump(entries: list[rules.Entry]) -> str:
-    """An entrant's best public entries as stored in its standing (JSON)."""
-    return json.dumps([[e.id, e.public, e.private, e.submitted_at.isoformat()]
+    """An entrant's best shown entries as stored in its standing (JSON
+    ``[id, public, private, submitted_at, shown]``: the fill orders by ``shown``)."""
+    return json.dumps([[e.id, e.public, e.private, e.submitted_at.isoformat(), e.shown]
                        for e in entries])
 
 
 def _top_load(text: str) -> list[rules.Entry]:
-    return [rules.Entry(i, "", datetime.fromisoformat(t), pub, priv)
-            for i, pub, priv, t in json.loads(text)]
+    """The entries :func:`_top_dump` stored; those stored before they carried the shown
+    score (4 fields) have ``shown`` None, which rules.shown_score reads as the rounded
+    public score (:meth:`Harness._top_entries` gives them the Ladder's from their rows)."""
+    return [rules.Entry(i, "", datetime.fromisoformat(t), pub, priv, *shown)
+            for i, pub, priv, t, *shown in json.loads(text)]
 
 
 def _entrant(team_id: int | None, baseline_name: str | None) -> str:
@@ -1005,11 +1083,15 @@ def _storable(text, limit: int) -> str:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename (never half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    """Write ``data`` to ``path`` via a temporary file and a rename (never half a file).
+
+    Folders it creates are 0700 and the file 0600: a team's predictions are private.
+    A crash leaves ``.NAME.PID.TID.tmp`` behind, which `harness doctor --fix` removes.
+    """
+    private_dir(path.parent)
+    tmp = temp_path(path)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(private_file(tmp), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())          # on disk before the row that points to it commits

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
+
 from .errors import SpecError
 from .metrics import METRICS, TASKS, Metric, get_metric
 
@@ -63,6 +67,7 @@ class RulesSpec:
     leaderboard: str
     ladder_step: float            # 0 = parameter-free Ladder
     max_upload_mb: float
+    refusal_limit: int = 20       # refused files per team per REFUSAL_WINDOW; 0 = no limit
 
     @property
     def max_upload_bytes(self) -> int:
@@ -95,6 +100,8 @@ class Competition:
 
     @property
     def metric(self) -> Metric:
+        """The scoring metric; a custom metric file runs once per version of the file
+        (harness.plugins caches it by path, mtime and size), not on every access."""
         return get_metric(self.scoring.metric, folder=self.folder,
                           greater_is_better=self.scoring.greater_is_better,
                           task=self.data.task)
@@ -141,29 +148,52 @@ def set_rules(text: str, **values) -> str:
     """A competition.toml text with ``[rules]`` keys set (replaced or added), rest untouched.
 
     For tools that derive a competition from another (the demo moves the deadline
-    a week ahead so it never depends on today's date).
+    a week ahead so it never depends on today's date). Comments, order and every
+    other line stay byte for byte as they were.
+
+    Raises
+    ------
+    SpecError
+        When ``text`` is not valid TOML.
     """
+    doc = toml_document(text)
+    if "rules" not in doc:
+        doc["rules"] = tomlkit.table()
     for key, value in values.items():
-        line = f"{key} = {_toml_value(value)}"
-        pattern = re.compile(rf"(?m)^{re.escape(key)}\s*=.*$")
-        rules = re.search(r"(?m)^\[rules\]\s*$", text)
-        if rules and pattern.search(text, rules.end()):
-            text = text[:rules.end()] + pattern.sub(line, text[rules.end():], count=1)
-        elif rules:
-            text = text[:rules.end()] + "\n" + line + text[rules.end():]
-        else:
-            text = text.rstrip("\n") + f"\n\n[rules]\n{line}\n"
-    return text
+        set_toml_key(doc["rules"], key, value)
+    return tomlkit.dumps(doc)
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return f'"{value.isoformat()}"'
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(value)
+def toml_document(text: str, source=None) -> tomlkit.TOMLDocument:
+    """competition.toml text as an editable document that writes back what it read.
+
+    Edits go through this (not through text substitution) so that comments,
+    key order and quoting survive; ``tomlkit.dumps(doc)`` gives the text back.
+
+    Raises
+    ------
+    SpecError
+        When ``text`` is not valid TOML.
+    """
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise SpecError("file", f"is not valid TOML: {exc}", source) from exc
+
+
+def set_toml_key(table: tomlkit.items.Table, key: str, value) -> None:
+    """``table[key] = value`` in a :func:`toml_document`; a new key goes after the last key.
+
+    tomlkit appends a new key after the comments that end a table, which usually
+    introduce the next table (python-poetry/tomlkit#295), so a new key is put right
+    after the table's last plain key instead (before its sub-tables, as TOML needs).
+    """
+    plain = [k for k, item in table.value.body
+             if k is not None and not isinstance(item, (tomlkit.items.Table, tomlkit.items.AoT))]
+    if key in table or not plain:
+        table[key] = value
+    else:
+        table.value._insert_after(plain[-1], key, value)   # no public "insert after"
 
 
 def _get(table: dict, key: str, prefix: str, kind, default=..., source=None):
@@ -287,7 +317,8 @@ def _parse_scoring(t: dict, data: DataSpec, folder, source) -> ScoringSpec:
 
 def _parse_rules(t: dict, scoring: ScoringSpec, source) -> RulesSpec:
     _check_keys(t, {"deadline", "daily_limit", "reset_timezone", "total_limit",
-                    "final_selections", "leaderboard", "ladder_step", "max_upload_mb"},
+                    "final_selections", "leaderboard", "ladder_step", "max_upload_mb",
+                    "refusal_limit"},
                 "rules", source)
     deadline = _get(t, "deadline", "rules", (str, datetime), None, source)
     if isinstance(deadline, str):
@@ -307,7 +338,7 @@ def _parse_rules(t: dict, scoring: ScoringSpec, source) -> RulesSpec:
                         "name such as \"UTC\" or \"Asia/Taipei\"", source) from None
     ints = {}
     for key, default, low in (("daily_limit", 5, 0), ("total_limit", 0, 0),
-                              ("final_selections", 2, 1)):
+                              ("final_selections", 2, 1), ("refusal_limit", 20, 0)):
         v = _get(t, key, "rules", int, default, source)
         if v < low:
             raise SpecError(f"rules.{key}", f"must be {low} or more, found {v}", source)
@@ -329,7 +360,7 @@ def _parse_rules(t: dict, scoring: ScoringSpec, source) -> RulesSpec:
     if not 0 < mb <= 2048:
         raise SpecError("rules.max_upload_mb", f"must be in (0, 2048], found {mb}", source)
     return RulesSpec(deadline, ints["daily_limit"], tz, ints["total_limit"],
-                     ints["final_selections"], board, step, mb)
+                     ints["final_selections"], board, step, mb, ints["refusal_limit"])
 
 
 def _parse_grading(t: dict, source) -> tuple[Threshold, ...]:

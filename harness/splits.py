@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 from . import __version__
 from .datasets import load_table
 from .errors import PreparedError
-from .home import Prepared, competition_dir, load_prepared, resolve_home
+from .home import Prepared, competition_dir, load_prepared, private_dir, resolve_home
 from .spec import Competition, load_spec
 
 TRAIN, VALIDATION, PUBLIC, PRIVATE = range(4)
@@ -167,7 +167,7 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
     table = load_table(spec)
     release = build_release(table, spec)
     # write everything into a temporary folder, then swap it in: never half-written
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)        # the home and competitions/: owner-only (answer keys)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.slug}-", dir=target.parent))
     try:
         (tmp / "released").mkdir()

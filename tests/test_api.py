@@ -433,3 +433,34 @@ def test_two_workers_serve_one_sqlite_home(prepared_home, start_server):
 def _has_open(pid: int, path: Path) -> bool:
     fds = Path(f"/proc/{pid}/fd")
     return any(fd.resolve() == path for fd in fds.iterdir() if fd.is_symlink())
+
+
+def test_a_stream_of_refused_files_gets_429_with_a_retry_time(api):
+    allowed = load_prepared(api.home, "digits").spec.rules.refusal_limit
+    token = api.team()
+    answers = [api.upload(token, "digits", b"id,label\n1,3\n") for _ in range(allowed)]
+    assert {a.status_code for a in answers} == {400}
+    over = api.upload(token, "digits", sample(api.home, "digits"))
+    assert over.status_code == 429 and "try again in" in over.json()["detail"]
+    assert 1 <= int(over.headers["Retry-After"]) <= 601
+    with api.client(token) as c:
+        listed = c.get("/api/competitions/digits/submissions")
+    assert int(listed.headers["X-Total-Count"]) == allowed     # the 429 left nothing
+    other = api.team()
+    assert api.upload(other, "digits", sample(api.home, "digits")).status_code == 201
+
+
+def test_listings_are_paginated(api):
+    token = api.team()
+    for k in range(3):
+        assert api.upload(token, "digits", b"bad", message=str(k)).status_code == 400
+    with api.client(token) as c:
+        first = c.get("/api/competitions/digits/submissions", params={"limit": 2})
+        assert [r["message"] for r in first.json()] == ["2", "1"]
+        assert first.headers["X-Total-Count"] == "3"
+        nxt = re.match(r'<([^>]+)>; rel="next"', first.headers["Link"]).group(1)
+        assert [r["message"] for r in c.get(nxt).json()] == ["0"]
+        assert c.get("/api/competitions/digits/submissions",
+                     params={"limit": 501}).status_code == 422
+        board = c.get("/api/competitions/digits/leaderboard", params={"limit": 1}).json()
+        assert len(board["rows"]) <= 1 and board["total_rows"] >= len(board["rows"])

@@ -4,6 +4,7 @@ serve) and the README's classroom flow end to end through a real `harness serve`
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 
@@ -147,3 +148,82 @@ def test_the_readme_classroom_flow(tmp_path, cli, start_server, monkeypatch, mak
     assert [r["team"] for r in early["rows"]] == [r["team"] for r in private["rows"]]
     mine = json.loads(cli("submissions", "digits", "--format", "json").stdout)
     assert all(s["private_score"] is not None for s in mine)
+
+
+# --- CSV for the teacher's spreadsheet: no cell runs as a formula ----------------------------
+
+FORMULAS = ['=HYPERLINK("http://x","click")', "=cmd|' /C calc'!A0", "+1+cmd|x", "-2+3",
+            "@SUM(A1)", "\t=1+1", "\r=1+1"]
+
+
+def test_safe_cell_prefixes_formulas_and_keeps_numbers():
+    from harness.csvsafe import safe_cell
+
+    for text in FORMULAS:
+        assert safe_cell(text) == "'" + text
+    # numbers, and text that is a plain number (a spreadsheet reads it as that number)
+    for value in (-1.5, -0.5, 3, 0, True, "-1.5", "+2", "-1e-3", ".5", "7"):
+        assert safe_cell(value) == value
+    assert safe_cell(None) == "" and safe_cell(["a", "b"]) == '["a", "b"]'
+    assert safe_cell("-") == "'-" and safe_cell("-inf") == "'-inf" and safe_cell("a=1") == "a=1"
+
+
+def _csv_rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_teacher_csv_exports_neutralise_formulas(prepared_home, cli, tmp_path):
+    harness = Harness(prepared_home)
+    sample = (prepared_home / "competitions/digits/released/sample_submission.csv").read_bytes()
+    teams = [harness.add_team("=cmd|' /C calc'!A0", ["@ana"])[0],
+             harness.add_team("@rocket")[0]]               # two: a daily limit of 5
+    for i, text in enumerate(FORMULAS):
+        harness.submit("digits", teams[i % 2], sample, message=text, filename=f"{text}.csv")
+
+    rows = _csv_rows(cli("submissions", "digits", "--home", prepared_home,
+                         "--format", "csv").stdout)
+    assert len(rows) == len(FORMULAS)
+    for i, (row, text) in enumerate(zip(rows, FORMULAS)):
+        assert row["message"] == "'" + text and row["filename"] == f"'{text}.csv"
+        assert row["team"] == "'" + teams[i % 2]["name"]
+        float(row["public_score"]), float(row["private_score"])   # numbers stay numbers
+        assert not row["public_score"].startswith("'")
+
+    listed = _csv_rows(cli("team", "list", "--home", prepared_home, "--format", "csv").stdout)
+    assert (listed[0]["name"], listed[0]["members"]) == ("'=cmd|' /C calc'!A0", '["@ana"]')
+
+    graded = _csv_rows(cli("grades", "digits", "--home", prepared_home, "--format", "csv").stdout)
+    assert sorted(g["team"] for g in graded) == ["'=cmd|' /C calc'!A0", "'@rocket"]
+    assert float(graded[0]["private_score"]) == pytest.approx(float(rows[0]["private_score"]))
+    cli("grades", "digits", "--home", prepared_home, "-o", tmp_path / "grades.csv")
+    with open(tmp_path / "grades.csv", newline="") as f:
+        assert {g["team"] for g in csv.DictReader(f)} == {"'=cmd|' /C calc'!A0", "'@rocket"}
+
+
+def test_score_csv_is_quoted_and_safe(prepared_home, cli, tmp_path):
+    path = tmp_path / "=a,b.csv"          # a comma broke the old hand-joined line
+    path.write_bytes((prepared_home / "competitions/digits/released/sample_submission.csv")
+                     .read_bytes())
+    rows = list(csv.reader(io.StringIO(cli("score", "digits", path, "--home", prepared_home,
+                                           "--format", "csv").stdout)))
+    assert rows[0] == ["competition", "file", "metric", "public_score", "private_score"]
+    assert rows[1][1] == str(path) and len(rows[1]) == 5
+    float(rows[1][3]), float(rows[1][4])
+
+
+def test_team_names_are_neutralised_but_tokens_copied_exactly(prepared_home, cli, tmp_path,
+                                                              monkeypatch):
+    import secrets
+
+    made = iter(["-first+token", "=second-token"])   # URL-safe tokens may start with "-"
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(made))
+    roster = tmp_path / "roster.csv"
+    roster.write_text('team,member\n"=HYPERLINK(""http://x"",""go"")",ana\n')
+    harness = Harness(prepared_home)
+    with open(harness.import_roster(roster), newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row == {"team": "'" + '=HYPERLINK("http://x","go")', "token": "-first+token"}
+    assert harness.authenticate(row["token"])["name"] == '=HYPERLINK("http://x","go")'
+    (added,) = _csv_rows(cli("team", "add", "--home", prepared_home, "--format", "csv",
+                             "--", "-x").stdout)
+    assert added == {"team": "'-x", "token": "=second-token"}

@@ -280,7 +280,7 @@ def tiny_upload_disk(tmp_path):
     home = tmp_path / "home"
     uploads = home / "uploads"
     uploads.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(uploads)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(uploads)],
                              capture_output=True, text=True)
     if mounted.returncode:
         pytest.skip("cannot mount a tmpfs to fill up (needs root or CAP_SYS_ADMIN): "

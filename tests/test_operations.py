@@ -124,3 +124,37 @@ def test_schema_v1_database_is_migrated(tmp_path):
     assert "audit" in dump_tables(db)
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
+
+
+def test_doctor_reports_and_fix_removes_stray_temp_files(prepared_home):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    busy_home(prepared_home)
+    folder = prepared_home / "uploads/digits"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)               # exited: its temp file can have no writer
+    crashed = folder / f".90.csv.{dead_pid}.140000.tmp"
+    writing = folder / f".91.csv.{os.getpid()}.140001.tmp"     # a live process, just now
+    stale = folder / f".92.csv.{os.getpid()}.140002.tmp"       # a live pid, 20 minutes old
+    for path in (crashed, writing, stale):
+        path.write_bytes(b"id,label\n")
+    os.utime(stale, (time.time() - 1200,) * 2)
+
+    row = next(c for c in doctor(prepared_home) if c["check"] == "upload temporary files")
+    assert "2 left by a crash" in row["detail"] and "1 in progress" in row["detail"]
+    assert crashed.name in row["detail"] and "--fix" in row["detail"]
+    assert crashed.exists() and stale.exists()            # reported, not removed
+
+    archived = sorted(folder.glob("*.csv"))
+    r = CliRunner().invoke(main, ["doctor", "--home", str(prepared_home), "--fix"])
+    assert r.exit_code == 0, r.output
+    assert "removed 2 left by a crash" in r.output and "1 in progress" in r.output
+    assert not crashed.exists() and not stale.exists() and writing.exists()
+    assert sorted(folder.glob("*.csv")) == archived and archived   # uploads untouched
+    writing.unlink()
+    row = next(c for c in doctor(prepared_home) if c["check"] == "upload temporary files")
+    assert row["detail"] == "none"

@@ -342,3 +342,29 @@ def upload_direct(client, data):
     page = client.get(f"/competitions/{SLUG}").text
     return client.post(f"/competitions/{SLUG}/submit?csrf={csrf_of(page)}",
                        files={"file": ("p.csv", data, "text/csv")})
+
+
+def test_the_shakeup_png_is_drawn_once_per_state_of_the_boards(client, h, make_predictions,
+                                                               monkeypatch):
+    import harness.server.pages as pages
+
+    drawn = []
+    real = pages.shakeup_plot
+    monkeypatch.setattr(pages, "shakeup_plot", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    for name, pub, prv in (("alpha", 0.95, 0.60), ("bravo", 0.85, 0.80)):
+        team, _ = h.add_team(name)
+        h.submit(SLUG, team, make_predictions(h.home, SLUG, pub, prv, seed=len(name)))
+    h.reveal(SLUG)
+    first = client.get(f"/competitions/{SLUG}/shakeup.png")
+    for _ in range(3):
+        assert client.get(f"/competitions/{SLUG}/shakeup.png").content == first.content
+    assert len(drawn) == 1
+    # a new baseline line changes the picture: drawn again, once
+    h.add_baseline(SLUG, "logreg", make_predictions(h.home, SLUG, 0.9, 0.9, seed=9))
+    client.get(f"/competitions/{SLUG}/shakeup.png")
+    client.get(f"/competitions/{SLUG}/shakeup.png")
+    assert len(drawn) == 2
+    # a rescore that changes the scores draws it again too
+    h.rescore(SLUG)
+    client.get(f"/competitions/{SLUG}/shakeup.png")
+    assert len(drawn) in (2, 3)       # 2 when the rescore changed nothing that is shown

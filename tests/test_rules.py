@@ -76,15 +76,15 @@ def test_final_selection_keeps_choices_and_fills_from_best_public():
     es = [e(1, "a", 0, 0.9, 0.1), e(2, "a", 1, 0.8, 0.9, selected=True),
           e(3, "a", 2, 0.95, 0.2), e(4, "a", 3, 0.99, 0.99, late=True),
           e(5, "a", 4, None, status="error", selected=True)]
-    chosen = rules.final_selection(es, final_selections=2, greater_is_better=True)
+    chosen = rules.final_selection(es, final_selections=2, greater_is_better=True, decimals=3)
     assert [c.id for c in chosen] == [2, 3]      # the selected one + the best public (3)
     none = [x if x.id != 2 else e(2, "a", 1, 0.8, 0.9) for x in es]
     assert [c.id for c in rules.final_selection(none, final_selections=2,
-                                                greater_is_better=True)] == [3, 1]
+                                                greater_is_better=True, decimals=3)] == [3, 1]
     # lower is better: the fill takes the smallest public score; ties to the earlier entry
     low = [e(1, "a", 0, 0.3), e(2, "a", 1, 0.2), e(3, "a", 2, 0.2)]
     assert [c.id for c in rules.final_selection(low, final_selections=1,
-                                                greater_is_better=False)] == [2]
+                                                greater_is_better=False, decimals=3)] == [2]
 
 
 def test_private_board_uses_only_the_final_selection():
@@ -164,6 +164,53 @@ def test_ladder_board_shows_the_last_moved_score():
           e(2, "a", 1, 0.605, shown=0.6),
           e(3, "b", 2, 0.61, shown=0.61, ladder_updated=True),
           e(4, "c", 0, 0.61, shown=0.61, ladder_updated=True)]
-    rows = board(es, ladder=True)
+    rows = board(es)
     assert [(r["team"], r["score"], r["submission_id"], r["entries"]) for r in rows] == \
         [("c", 0.61, 4, 1), ("b", 0.61, 3, 1), ("a", 0.6, 1, 2)]
+
+
+# Break 2 of the red-team report: with 2 decimals shown, A (20 of 217 public rows wrong)
+# and the later B (19 wrong) both show 0.91. The board keeps A; an auto-filled final
+# selection that took B would tell the team that B is better in the hidden digits: one
+# bit per upload, which is all the boosting attack needs.
+A_PUBLIC, B_PUBLIC = 1 - 20 / 217, 1 - 19 / 217
+
+
+def test_final_selection_fill_uses_only_the_shown_score():
+    es = [e(1, "a", 0, A_PUBLIC, 0.5), e(2, "a", 1, B_PUBLIC, 0.9)]
+    assert round(A_PUBLIC, 2) == round(B_PUBLIC, 2) == 0.91 and B_PUBLIC > A_PUBLIC
+    kw = dict(greater_is_better=True, decimals=2)
+    assert [x.id for x in rules.final_selection(es, final_selections=1, **kw)] == [1]
+    assert [x.id for x in rules.top_public(es, 1, **kw)] == [1]
+    assert rules.best_public(es, **kw).id == 1
+    assert rules.private_best(es, final_selections=1, **kw).id == 1
+    assert board(es, decimals=2)[0]["submission_id"] == 1
+    private = rules.private_board(es, final_selections=1, **kw)
+    assert [(r["submission_id"], r["score"]) for r in private] == [(1, 0.5)]
+    # with more digits shown B is better on the board, and the fill follows it
+    kw["decimals"] = 3
+    assert [x.id for x in rules.final_selection(es, final_selections=1, **kw)] == [2]
+    assert [x.id for x in rules.top_public(es, 2, **kw)] == [2, 1]
+
+
+def test_ladder_fill_and_board_use_only_the_shown_score():
+    # fixed step 0.05: B gains less than a step, so the Ladder keeps showing 0.9 for both
+    ds = rules.ladder_replay([(1, A_PUBLIC, None), (2, B_PUBLIC, None)],
+                             greater_is_better=True, step=0.05)
+    assert [(d.updated, d.shown) for d in ds] == [(True, 0.9), (False, 0.9)]
+    es = [e(1, "a", 0, A_PUBLIC, 0.5, shown=0.9, ladder_updated=True),
+          e(2, "a", 1, B_PUBLIC, 0.9, shown=0.9)]
+    kw = dict(greater_is_better=True, decimals=5)      # the Ladder's shown beats the digits
+    assert [x.id for x in rules.final_selection(es, final_selections=1, **kw)] == [1]
+    assert [x.id for x in rules.top_public(es, 1, **kw)] == [1]
+    assert rules.private_best(es, final_selections=1, **kw).id == 1
+    # a parameter-free Ladder may move to a score that shows the same as before: the
+    # board must not change its entry (nor its tie-break time) on a move nobody can see
+    moved = [es[0], e(2, "a", 1, B_PUBLIC, 0.9, shown=0.9, ladder_updated=True)]
+    assert rules.best_public(moved, **kw).id == 1
+    assert board(moved, decimals=5)[0]["submission_id"] == 1
+    assert not rules.better_public(moved[1], moved[0], **kw)
+    # a move to a better shown score does replace the entry
+    up = e(3, "a", 2, 0.99, 0.1, shown=0.95, ladder_updated=True)
+    assert rules.best_public(moved + [up], **kw).id == 3
+    assert [x.id for x in rules.top_public(moved + [up], 2, **kw)] == [3, 1]

@@ -162,3 +162,91 @@ def test_regression_scores_match_sklearn(prepared_home):
     assert s.private == pytest.approx(skm.mean_squared_error(sol.fertility[~pub], pred[~pub]))
     rows = s.public_row_loss(key)
     assert rows.mean() == pytest.approx(s.public)
+
+
+# --- red-team breaks 3 and 4: non-finite scores, fields over the csv module's limit -------
+
+
+@pytest.fixture
+def fertility(prepared_home):
+    f = load_prepared(prepared_home, "fertility")
+    return AnswerKey.from_prepared(f), pd.read_csv(f.solution_path)
+
+
+def regression_csv(sol, values) -> bytes:
+    return csv_bytes(pd.DataFrame({"id": sol.id, "fertility": values}))
+
+
+def test_a_score_that_overflows_is_refused_without_naming_a_part(fertility):
+    key, sol = fertility
+    msg = refusal(regression_csv(sol, np.full(len(sol), 1e200)), key)
+    assert "the score is not a finite number" in msg and "predictions must be finite" in msg
+    assert "1e+200" in msg and "'mse'" in msg and "public" not in msg.lower() \
+        and "private" not in msg.lower()
+    one = sol.fertility.to_numpy(dtype=float).copy()
+    one[7] = -1e200
+    msg = refusal(regression_csv(sol, one), key)
+    assert f"-1e+200 (id {sol.id[7]})" in msg
+    kept = score(regression_csv(sol, one.clip(-1e150)), key)      # huge but finite: scored
+    assert max(kept.public, kept.private) > 1e250
+
+
+def test_the_overflow_refusal_does_not_depend_on_the_split(fertility):
+    # 1e154 squared is 1e308: two such rows overflow a sum only together. A refusal that
+    # depended on the part's own score would tell (for free: refusals are not counted)
+    # whether two rows are in the same part; the check is on every row at once instead.
+    key, sol = fertility
+    assert (sol.id.to_numpy() == key.ids).all()        # the key keeps the file's order
+    pub, priv = np.flatnonzero(key.public)[:2], np.flatnonzero(~key.public)[:1]
+    for rows in ([pub[0], pub[1]], [pub[0], priv[0]]):
+        values = sol.fertility.to_numpy(dtype=float).copy()
+        values[rows] = 1e154
+        assert "the score is not a finite number" in refusal(regression_csv(sol, values), key)
+
+
+@pytest.mark.parametrize("spelling", ["inf", "-inf", "+inf", "Infinity", "-Infinity", "INF",
+                                      "1e400"])
+def test_infinite_predictions_are_refused_up_front(fertility, spelling):
+    key, sol = fertility
+    values = sol.fertility.astype(object)
+    values[4] = spelling
+    msg = refusal(regression_csv(sol, values), key)
+    assert "1 prediction is infinite (e.g. line 6); expected a finite number" in msg
+
+
+@pytest.mark.parametrize("spelling", ["nan", "NaN", "NAN", "-nan", "+nan", "-NaN"])
+def test_nan_predictions_are_refused_as_nan(fertility, spelling):
+    key, sol = fertility
+    values = sol.fertility.astype(object)
+    values[4] = spelling
+    msg = refusal(regression_csv(sol, values), key)
+    assert "NaN" in msg and "line 6" in msg and "infinite" not in msg
+
+
+BIG = "9" * 200_000
+
+
+@pytest.mark.parametrize("line, want", [
+    (f"{{id}},{BIG},5", "line 4 has 3 fields; expected 2 (id,label)"),
+    (f"{{id}},\"{BIG}\",5", "line 4 has 3 fields; expected 2 (id,label)"),
+    ("{id}," + "x" * 200_000, "line 4: prediction 'xxx"),
+    ("{id},\"" + "x" * 200_000 + "\"", "line 4: prediction 'xxx"),
+    ("7" * 200_000 + ",1", "line 4: id '777"),
+])
+def test_a_field_over_128_kib_is_refused_naming_its_line(key, truth, line, want):
+    # Python's csv module refuses fields over 128 KiB; the error path must not use it
+    rows = [f"{i},{y}" for i, y in zip(truth.id, truth.label)]
+    rows[1] = line.format(id=truth.id[1])
+    body = "id,label\n" + "\n\n".join(rows[:2]) + "\n" + "\n".join(rows[2:]) + "\n"
+    msg = refusal(body.encode(), key)
+    assert want in msg and len(msg) < 400
+
+
+def test_line_numbers_count_blank_and_cr_only_lines(key, truth):
+    rows = [f"{i},{y}" for i, y in zip(truth.id, truth.label)]
+    rows[3] += ",9"
+    body = "id,label\r\n" + rows[0] + "\r\r\n" + "\r".join(rows[1:]) + "\r"
+    assert "line 6 has 3 fields" in refusal(body.encode(), key)
+    rows[3] = f"{truth.id[3]},seven"
+    body = "id,label\n\n" + "\n".join(rows) + "\n"
+    assert "line 6: prediction 'seven' is not a number" in refusal(body.encode(), key)

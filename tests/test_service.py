@@ -30,6 +30,7 @@ from harness.store import SCHEMA_VERSION
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 FAR = "2099-12-31T23:59:59+00:00"
+REFUSAL_WINDOW_SECONDS = 600
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -541,3 +542,134 @@ def test_several_processes_share_one_limit(make_harness, tmp_path):
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     assert sum(int(o[0]) for o in outs) == 5
     assert len(h.submissions("digits", "owls")) == 5
+
+
+# ------------------------------------------------------------------ refusals are bounded
+
+
+def test_refused_files_are_rate_limited_per_team(make_harness):
+    """A script sending bad files gets 429 with a retry time after [rules] refusal_limit in
+    the window; nothing of the throttled upload is stored; other teams are unaffected."""
+    h = make_harness(refusal_limit=4)
+    team, _ = h.add_team("spammer")
+    other, _ = h.add_team("owls")
+    for k in range(4):
+        with pytest.raises(SubmissionError):
+            h.submit("digits", team, b"id,label\n1,3\n", message=f"bad {k}",
+                     now=NOON + timedelta(seconds=k))
+    with pytest.raises(LimitError, match="4 files were refused in the last 10 minutes") as caught:
+        h.submit("digits", team, predictions(h), now=NOON + timedelta(seconds=5))
+    # the oldest refusal (at NOON) leaves the window at NOON + 600 s
+    assert 594 <= caught.value.retry_after <= 596
+    assert len(h.submissions("digits", team)) == 4
+    assert h.submit("digits", other, predictions(h), now=NOON + timedelta(seconds=5))
+    # once the window has passed, the team may upload again
+    later = NOON + timedelta(seconds=REFUSAL_WINDOW_SECONDS + 1)
+    assert h.submit("digits", team, predictions(h), now=later)["status"] == "scored"
+
+
+def test_only_the_newest_refusals_are_stored(make_harness, monkeypatch):
+    import harness.service as service
+
+    h = make_harness(refusal_limit=0)          # no rate limit: only the bound acts
+    monkeypatch.setattr(service, "STORED_REFUSALS", 3)
+    team, _ = h.add_team("spammer")
+    for k in range(6):
+        with pytest.raises(SubmissionError):
+            h.submit("digits", team, b"id,label\n1,3\n", message=f"bad {k}",
+                     now=NOON + timedelta(seconds=k))
+    assert [r["message"] for r in h.submissions("digits", team)] == ["bad 5", "bad 4", "bad 3"]
+
+
+def test_a_scored_submission_is_never_pruned_with_the_refusals(make_harness, monkeypatch):
+    """Only refusals at upload (no archived file) are pruned, never a stored submission."""
+    import harness.service as service
+
+    h = make_harness(refusal_limit=0)
+    monkeypatch.setattr(service, "STORED_REFUSALS", 1)
+    team, _ = h.add_team("owls")
+    h.submit("digits", team, predictions(h), now=NOON)
+    for k in range(3):
+        with pytest.raises(SubmissionError):
+            h.submit("digits", team, b"nonsense", now=NOON + timedelta(seconds=k + 1))
+    statuses = [r["status"] for r in h.submissions("digits", team)]
+    assert statuses == ["error", "scored"]
+
+
+def test_submissions_come_in_pages(h):
+    team, _ = h.add_team("owls")
+    for k in range(5):
+        h.submit("digits", team, predictions(h, wrong_public=k), message=str(k),
+                 now=NOON + timedelta(seconds=k))
+    page, total = h.submissions_page("digits", team, limit=2, offset=1)
+    assert total == 5 and [r["message"] for r in page] == ["3", "2"]
+    assert h.submissions_page("digits", team, limit=2, offset=4)[0][0]["message"] == "0"
+    assert h.submissions_page("digits", team, limit=2, offset=9) == ([], 5)
+
+
+@pytest.mark.parametrize("board_rules", [{"public_decimals": 2},
+                                         {"leaderboard": "ladder", "ladder_step": 0.05}],
+                         ids=["rounded", "ladder"])
+def test_the_auto_filled_selection_follows_the_board(make_harness, board_rules):
+    """Red-team break 2: A (16 public rows wrong) then B (15 wrong) show the same score
+    (0.93 rounded; 0.95 on the Ladder, which B does not move); the board keeps A, so the
+    fill (and its ``final`` flag) must too, or ``final`` tells the team which file is
+    better in digits the board hides."""
+    from harness.service import ST
+
+    h = make_harness(final_selections=1, daily_limit=0, **board_rules)
+    team, _ = h.add_team("owls")
+    a = h.submit("digits", team, predictions(h, 16, 30), now=NOON)
+    b = h.submit("digits", team, predictions(h, 15, 0), now=NOON + timedelta(minutes=1))
+    assert a["public_score"] == b["public_score"]           # what the team sees: a tie
+
+    def check():
+        for listing in (h.submissions("digits", team), h.all_submissions("digits")):
+            final = {s["id"] for s in listing if s["final"]}
+            assert final == {a["id"]}
+        assert h.leaderboard("digits")["rows"][0]["submission_id"] == a["id"]
+        private = h.leaderboard("digits", "private", teacher=True)["rows"]
+        assert private[0]["submission_id"] == a["id"]
+        decimals = h.prepared("digits").spec.scoring.public_decimals
+        assert private[0]["score"] == round(1 - 30 / n_private(h), decimals)
+
+    check()
+    # standings stored before their top entries carried the shown score read the same
+    with h._db.write() as s:
+        for st in s.execute(sa.select(ST.c.id, ST.c.top_entries)).all():
+            legacy = json.dumps([entry[:4] for entry in json.loads(st.top_entries)])
+            s.execute(sa.update(ST).where(ST.c.id == st.id).values(top_entries=legacy))
+    check()
+    # a worse file (still shown 0.95 by the Ladder, above A's rounded 0.92627) meets them
+    h.submit("digits", team, predictions(h, 60, 0), now=NOON + timedelta(minutes=2))
+    check()
+    h.rescore("digits")
+    check()
+
+
+def test_a_non_finite_score_is_refused_and_not_counted(make_harness, prepared_home):
+    """Red-team break 3: predictions of 1e200 make the mean squared error infinite; the
+    upload was counted, then its answer failed (500) and the board showed null."""
+    set_rules(prepared_home, "fertility", deadline=FAR, daily_limit=2)
+    h = make_harness()
+    team, _ = h.add_team("owls")
+    key = h.answer_key("fertility")
+    huge = "id,fertility\n" + "".join(f"{i},1e200\n" for i in key.ids)
+    with pytest.raises(SubmissionError, match="the score is not a finite number"):
+        h.submit("fertility", team, huge.encode(), now=NOON)
+    rows = h.submissions("fertility", team)
+    assert [(r["status"], r["public_score"]) for r in rows] == [("error", None)]
+    assert "finite" in rows[0]["error"]
+    assert h.leaderboard("fertility")["rows"] == []
+    assert not list((h.home / "uploads").glob("fertility/*"))
+    good = "id,fertility\n" + "".join(f"{i},{y}\n" for i, y in zip(key.ids, key.y))
+    assert h.submit("fertility", team, good.encode(), now=NOON)["remaining_today"] == 1
+
+
+def test_refusal_limit_zero_means_none(make_harness):
+    h = make_harness(refusal_limit=0)
+    team, _ = h.add_team("owls")
+    for k in range(30):
+        with pytest.raises(SubmissionError):
+            h.submit("digits", team, b"bad", now=NOON + timedelta(seconds=k))
+    assert h.submit("digits", team, predictions(h), now=NOON + timedelta(seconds=31))

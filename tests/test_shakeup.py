@@ -99,3 +99,25 @@ def test_plot_draws_each_baseline_as_lines():
     assert any("logreg" in label and "0.92 / 0.925" in label for label in labels)
     # the frame holds the teams, not the far-away constant baseline
     assert ax.get_xlim()[0] > 0.5
+
+
+def test_at_course_scale_only_the_notable_teams_are_named():
+    """1,000 names would be a grey smear: the private top and the biggest moves get one."""
+    import random
+
+    from harness.shakeup import TOP_LABELS, _labelled
+
+    rng = random.Random(1)
+    scores = [(f"t{i}", rng.random()) for i in range(1000)]
+    pub = board(*sorted(scores, key=lambda r: -r[1]))
+    prv = board(*sorted(((t, s + rng.gauss(0, 0.05)) for t, s in scores), key=lambda r: -r[1]))
+    shake = compute_shakeup(pub, prv)
+    at = {}
+    for m in shake.moves:
+        at.setdefault((m.public_score, m.private_score), []).append(m)
+    named = {m.team for _, group in _labelled(at, crowded=True) for m in group}
+    assert len(named) <= 3 * TOP_LABELS
+    assert {m.team for m in shake.moves[:TOP_LABELS]} <= named          # the private top
+    assert {m.team for m in shake.risers(TOP_LABELS)} <= named
+    assert {m.team for m in shake.fallers(TOP_LABELS)} <= named
+    assert shakeup_plot(shake).startswith(b"\x89PNG")

@@ -6,13 +6,12 @@ baseline is trained, so `harness --help` and every other command stay fast.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import click
 
+from ..csvsafe import csv_text
 from .app import format_option, home_option, main
 
 def _widths(ctx, param, value):
@@ -167,12 +166,7 @@ def _emit(rows: list[dict], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(rows))
         return
-    buf = io.StringIO()
-    fields = list(dict.fromkeys(k for r in rows for k in r))
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    click.echo(buf.getvalue(), nl=False)
+    click.echo(csv_text(rows), nl=False)
 
 
 @main.command()
@@ -225,12 +219,8 @@ def grades(slug, output, home, fmt):
 
 
 def _csv_text(rows: list[dict], thresholds) -> str:
-    fields = list(rows[0]) if rows else _empty_fields(thresholds)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
+    # team names come from the roster: no cell may run as a formula in the gradebook
+    return csv_text(rows, list(rows[0]) if rows else _empty_fields(thresholds))
 
 
 def _empty_fields(thresholds) -> list[str]:

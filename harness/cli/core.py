@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..csvsafe import csv_text
 from ..home import find_spec_path, load_prepared
 from ..scoring import AnswerKey, round_public, score
 from ..splits import prepare as prepare_competition
@@ -78,8 +79,7 @@ def score_cmd(slug, file, home, fmt):
     if fmt == "json":
         click.echo(json.dumps(out))
     elif fmt == "csv":
-        click.echo("competition,file,metric,public_score,private_score")
-        click.echo(f"{slug},{file},{key.metric.name},{result.public!r},{result.private!r}")
+        click.echo(csv_text([out]), nl=False)
     else:
         d = prepared.spec.scoring.public_decimals
         click.echo(f"{slug}: {key.metric.name} ({key.metric.direction})")

@@ -57,21 +57,25 @@ def restore(archive, home, database_url):
 
 
 @main.command()
+@click.option("--fix", is_flag=True,
+              help="Remove temporary files a crash left (not those in use) and make the "
+                   "home's files and folders owner-only.")
 @home_option
 @db_option
 @format_option()
-def doctor(home, database_url, fmt):
-    """Check a home: database reachable, schema version, answer keys, uploads.
+def doctor(fix, home, database_url, fmt):
+    """Check a home: private to its owner, leftovers, database, schema, answer keys, uploads.
 
-    Exits 1 when a check fails; changes nothing.
+    Exits 1 when a check fails. Changes nothing unless --fix is given.
 
     \b
     Example:
       harness doctor --home /srv/harness
+      harness doctor --home /srv/harness --fix
     """
     from ..operations import doctor as run
 
-    checks = run(home, database_url)
+    checks = run(home, database_url, fix=fix)
     if fmt == "table":
         for c in checks:
             mark = click.style("ok  ", fg="green") if c["ok"] else click.style("FAIL", fg="red")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Sequence
 
@@ -12,6 +10,8 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from ..csvsafe import csv_text
 
 Column = tuple[str, str]          # (key in the row dict, header in the table)
 FREE_TEXT = {"message", "title", "members", "description", "team"}
@@ -41,12 +41,7 @@ def cell(value) -> str:
     return str(value)
 
 
-def _csv_value(value):
-    if value is None:
-        return ""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return value
+VERBATIM = ("token",)            # machine-made: copied exactly, never prefixed (csvsafe)
 
 
 def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None = None, *,
@@ -67,7 +62,8 @@ def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None =
         The table's rows; ``obj`` itself when it is a list.
     records : sequence of dict, optional
         The CSV's rows, one column per field of the API's objects (default: ``obj`` when
-        it is a list, else ``[obj]``).
+        it is a list, else ``[obj]``). Text that a spreadsheet would run as a formula
+        gets a leading ``'`` (:func:`harness.csvsafe.safe_cell`); numbers stay numbers.
     formatters : dict, optional
         key -> function turning a value into table text (CSV keeps the raw values).
     mark : callable, optional
@@ -82,10 +78,8 @@ def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None =
                        else [obj])
         fields = list(dict.fromkeys(k for record in records for k in record)) or \
             [k for k, _ in columns]
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(fields)
-        for record in records:
-            writer.writerow([_csv_value(record.get(k)) for k in fields])
+        # cells a student typed cannot run as formulas in the teacher's spreadsheet
+        click.echo(csv_text(records, fields, verbatim=VERBATIM), nl=False)
         return
     rows = list(obj if rows is None else rows)
     keys = [k for k, _ in columns]

@@ -38,20 +38,41 @@ def open_harness(home, database_url):
               help="Server processes sharing the one database.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
-def serve(home, database_url, host, port, workers, log_level):
+@click.option("--header-timeout", default=10.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0), envvar="HARNESS_HEADER_TIMEOUT",
+              help="Close a connection whose request headers are not complete within this "
+                   "time (against clients that hold connections open); 0 = off "
+                   "($HARNESS_HEADER_TIMEOUT).")
+@click.option("--max-connections-per-ip", default=64, show_default=True, metavar="N",
+              type=click.IntRange(min=0), envvar="HARNESS_MAX_CONNECTIONS_PER_IP",
+              help="Open connections one client address may hold per worker; more are "
+                   "answered 503 at once. Raise it when a whole class shares one address "
+                   "(NAT); 0 = no cap ($HARNESS_MAX_CONNECTIONS_PER_IP).")
+def serve(home, database_url, host, port, workers, log_level, header_timeout,
+          max_connections_per_ip):
     """Run the scoring server: the JSON API under /api, the pages, OpenAPI at /docs.
 
     Every prepared competition in the home is served. Uploads are scored at once;
     the private split never leaves this machine until `harness reveal`.
+
+    Request bodies are capped (64 KiB for JSON and forms; uploads at the competition's
+    max_upload_mb), and slow or greedy clients cannot hold every connection: see
+    --header-timeout and --max-connections-per-ip. The open-file limit is raised to the
+    system's hard limit at start.
 
     \b
     Example:
       harness prepare digits
       harness serve --host 0.0.0.0 --port 8000 --workers 2
       harness serve --database-url postgresql+psycopg://harness@127.0.0.1/harness
+      harness serve --host 0.0.0.0 --max-connections-per-ip 256   # a class behind one NAT
     """
     import uvicorn
 
+    from ..server.limits import raise_open_file_limit
+    from ..server.protocol import guarded_protocol
+
+    http = guarded_protocol(header_timeout, max_connections_per_ip)
     harness = open_harness(home, database_url)
     # built once here, so N workers never race to create the schema
     slugs = [c["slug"] for c in harness.list_competitions()]
@@ -61,21 +82,27 @@ def serve(home, database_url, host, port, workers, log_level):
     click.echo(f"serving {', '.join(slugs) or 'no competitions (run `harness prepare SLUG`)'} "
                f"from {harness.home} at http://{shown}:{port}/ (API docs: /docs); "
                f"{workers} worker(s); Ctrl-C stops")
+    files = raise_open_file_limit()
+    if files is not None:      # each connection holds an open file
+        before, after = files
+        click.echo(f"open-file limit: {after}" + (f" (raised from {before})"
+                                                 if after > before else ""))
     if workers == 1:
         uvicorn.run("harness.server.app:create_app_from_env", factory=True, host=host,
-                    port=port, log_level=log_level)
+                    port=port, log_level=log_level, http=http)
         return
-    _run_workers(uvicorn, host, port, workers, log_level)
+    _run_workers(uvicorn, host, port, workers, log_level, http)
 
 
-def _run_workers(uvicorn, host, port, workers, log_level) -> None:
+def _run_workers(uvicorn, host, port, workers, log_level, http) -> None:
     """uvicorn's multi-process mode, with two fixes for a classroom server.
 
     The shared socket uvicorn binds for its workers lacks TCP_NODELAY, so every answer
     waits ~40 ms for the client's delayed ACK (uvicorn issue #3149): re-wrap it as a TCP
     socket, which uvicorn then configures like a single-process one. And a worker
     importing scikit-learn on a busy machine can take longer than uvicorn's 5 s health
-    check, which would kill it over and over: allow 60 s.
+    check, which would kill it over and over: allow 60 s. ``http`` (the guarded protocol,
+    a picklable partial) travels to every worker inside the config.
     """
     import socket
 
@@ -83,7 +110,7 @@ def _run_workers(uvicorn, host, port, workers, log_level) -> None:
 
     config = uvicorn.Config("harness.server.app:create_app_from_env", factory=True, host=host,
                             port=port, workers=workers, log_level=log_level,
-                            timeout_worker_healthcheck=60)
+                            timeout_worker_healthcheck=60, http=http)
     sock = config.bind_socket()
     if sock.family in (socket.AF_INET, socket.AF_INET6):
         sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())

@@ -14,11 +14,12 @@ import time
 from collections import deque
 from typing import Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -26,6 +27,7 @@ from ..errors import (AuthError, HarnessError, NotFoundError, SubmissionError, T
                       http_status)
 from ..home import RELEASED_FILES
 from ..spec import SLUG_RE
+from .limits import MULTIPART_SLACK
 
 router = APIRouter(prefix="/api", tags=["api"])
 bearer = HTTPBearer(auto_error=False, description="The team token from your teacher.")
@@ -33,8 +35,8 @@ bearer = HTTPBearer(auto_error=False, description="The team token from your teac
 # the same words for a missing and a wrong token: the answer must not say which part failed
 TOKEN_REQUIRED = ("a valid team token is required: send `Authorization: Bearer TOKEN` "
                   "(students: `harness login --server URL --token TOKEN`)")
-# room for the multipart boundaries, part headers and the message around the file itself
-MULTIPART_SLACK = 64 * 1024
+PAGE_DEFAULT, PAGE_MAX = 100, 500        # a team's submissions per page
+BOARD_MAX = 1000                         # board rows per page
 
 
 class FailureThrottle:
@@ -218,40 +220,86 @@ async def submit(slug: str, request: Request, team: dict = Depends(require_team)
     return JSONResponse(jsonable_encoder(result), status_code=201)
 
 
-@router.get("/competitions/{slug}/submissions", summary="Your team's submissions, newest first")
-def list_submissions(slug: str, request: Request, team: dict = Depends(require_team)) -> list[dict]:
-    h = _harness(request)
-    return _hide_private(h, slug, h.submissions(_slug(slug), team))
+def _paginate(request: Request, response: Response, total: int, limit: int,
+              offset: int) -> None:
+    """Say the listing's size and where the next page is (``X-Total-Count``, ``Link``)."""
+    response.headers["X-Total-Count"] = str(total)
+    if offset + limit < total:
+        nxt = request.url.include_query_params(limit=limit, offset=offset + limit)
+        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
 
 
-@router.put("/competitions/{slug}/selection", summary="Replace your final selection")
-def select(slug: str, body: Selection, request: Request,
-           team: dict = Depends(require_team)) -> list[dict]:
+@router.get("/competitions/{slug}/submissions", summary="Your team's submissions, newest first",
+            description="Paginated: `limit` (1-500, default 100) rows from `offset`; the "
+                        "`X-Total-Count` header says how many there are and `Link` "
+                        "(rel=next) where the next page is.")
+def list_submissions(slug: str, request: Request, response: Response,
+                     limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX),
+                     offset: int = Query(0, ge=0, le=2**31),
+                     team: dict = Depends(require_team)) -> list[dict]:
     h = _harness(request)
-    return _hide_private(h, slug, h.select(_slug(slug), team, body.submission_ids))
+    rows, total = h.submissions_page(_slug(slug), team, limit=limit, offset=offset)
+    _paginate(request, response, total, limit, offset)
+    return _hide_private(h, slug, rows)
+
+
+@router.put("/competitions/{slug}/selection", summary="Replace your final selection",
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/json": {"schema": Selection.model_json_schema()}}}})
+async def select(slug: str, request: Request, team: dict = Depends(require_team)) -> list[dict]:
+    # the body is read here, after the token (a declared body parameter would be read and
+    # parsed before it); the body-size middleware caps what can be read
+    try:
+        body = Selection.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])}
+                                      for error in exc.errors(include_url=False,
+                                                              include_input=False)]) from None
+    h = _harness(request)
+    return await run_in_threadpool(
+        lambda: _hide_private(h, slug, h.select(_slug(slug), team, body.submission_ids)))
 
 
 @router.get("/competitions/{slug}/leaderboard", summary="The public or the private leaderboard",
             description="The public board needs no token. The private board needs one and is "
                         "403 until the teacher reveals it. With a token the answer names "
-                        "`your_team`.")
-def leaderboard(slug: str, request: Request, board: Literal["public", "private"] = "public",
+                        "`your_team`. Paginated: `limit` rows (at most 1000, the default) "
+                        "from `offset`; `total_rows` says how many there are.")
+def leaderboard(slug: str, request: Request, response: Response,
+                board: Literal["public", "private"] = "public",
+                limit: int = Query(BOARD_MAX, ge=1, le=BOARD_MAX),
+                offset: int = Query(0, ge=0, le=2**31),
                 team: dict | None = Depends(optional_team)) -> dict:
     if board == "private" and team is None:
         raise AuthError(TOKEN_REQUIRED)
     result = _harness(request).leaderboard(_slug(slug), board)
+    total = len(result["rows"])
+    result = {**result, "rows": result["rows"][offset:offset + limit], "total_rows": total,
+              "offset": offset}
+    _paginate(request, response, total, limit, offset)
     if team is not None:
-        result = {**result, "your_team": team["name"]}
+        result["your_team"] = team["name"]
     return result
 
 
 async def _harness_error(request: Request, exc: HarnessError) -> JSONResponse:
     status = http_status(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if getattr(exc, "retry_after", None):
+        headers["Retry-After"] = str(int(exc.retry_after))
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers or None)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with what was wrong where, never the input itself: echoing it back would repeat
+    up to a body's worth of bytes, and bytes that are not UTF-8 cannot be encoded."""
+    errors = [{k: v for k, v in error.items() if k in ("type", "loc", "msg")}
+              for error in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 def install(app: FastAPI) -> None:
-    """Add the /api routes and the HarnessError -> status mapping to ``app``."""
+    """Add the /api routes and the error -> status mappings to ``app``."""
     app.include_router(router)
     app.add_exception_handler(HarnessError, _harness_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from .. import __version__
-from . import api
+from . import api, limits
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -39,6 +39,7 @@ def create_app(harness, *, throttle: api.FailureThrottle | None = None) -> FastA
     app.state.harness = harness
     app.state.throttle = throttle or api.FailureThrottle()
     api.install(app)
+    routers, uploads = [api.router], {api.submit}
     try:
         from . import pages
     except ModuleNotFoundError as exc:
@@ -47,6 +48,14 @@ def create_app(harness, *, throttle: api.FailureThrottle | None = None) -> FastA
             raise
     else:
         app.include_router(pages.router)
+        routers.append(pages.router)
+        uploads.add(pages.submit)
+        app.state.shakeup_plots = pages.PlotCache()
+    # every body is capped before it is read: small for JSON and forms; the upload routes
+    # get the outer bound and check their competition's own cap after the token
+    app.add_middleware(limits.BodySizeLimit, default=limits.JSON_CAP,
+                       routes=[(route, limits.UPLOAD_CAP) for router in routers
+                               for route in router.routes if route.endpoint in uploads])
     if STATIC_DIR.is_dir():
         from fastapi.staticfiles import StaticFiles
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -41,6 +42,7 @@ CSRF_COOKIE = "harness_csrf"
 TOKEN_MAX_AGE = 60 * 60 * 24 * 120       # a semester
 REFRESH_SECONDS = 30                      # how often the board reloads itself
 TOP_MOVES = 3                             # risers and fallers shown after the reveal
+HISTORY_PAGE = 50                         # a team's submissions per page of the submit page
 
 
 def _format_time(value, tz: str, with_zone: bool = False) -> str:
@@ -157,7 +159,7 @@ def _redirect(url: str) -> RedirectResponse:
 
 
 def _slug(slug: str) -> str:
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):      # fullmatch: `$` would let "digits\n" through
         raise NotFoundError(f"no competition {slug!r}")
     return slug
 
@@ -222,16 +224,48 @@ def competition(request: Request, slug: str, projector: int = 0,
     return _render(request, "competition.html", context)
 
 
+class PlotCache:
+    """The shake-up PNG of each competition, drawn once per state of its boards.
+
+    The key is everything the picture shows (both boards' moves, the baselines, title
+    and metric), so a rescore, a late baseline or a spec edit draws it again and nothing
+    else has to invalidate it. One lock per competition: a projector and a hundred
+    students asking at once wait for one drawing instead of starting a hundred.
+    """
+
+    def __init__(self):
+        self._png: dict[str, tuple[tuple, bytes]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, slug: str, key: tuple, draw) -> bytes:
+        """The PNG for ``key``, from ``draw()`` only when the cached one is for another key."""
+        with self._guard:
+            lock = self._locks.setdefault(slug, threading.Lock())
+        with lock:
+            cached = self._png.get(slug)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            png = draw()
+            self._png[slug] = (key, png)
+            return png
+
+
 @router.get("/competitions/{slug}/shakeup.png", name="shakeup_png")
 def shakeup_png(request: Request, slug: str):
+    # a plain def: FastAPI runs it in its thread pool, off the event loop
     h = _harness(request)
     boards = _revealed_boards(h, _slug(slug))
     if boards is None:
         raise ForbiddenError("the shake-up is shown after the teacher reveals the private board")
-    prepared = h.prepared(slug)
-    png = shakeup_plot(compute_shakeup(*boards), metric=prepared.spec.scoring.metric,
-                       greater_is_better=prepared.spec.metric.greater_is_better,
-                       title=f"{prepared.spec.title}: public vs private")
+    spec = h.prepared(slug).spec
+    shake = compute_shakeup(*boards)
+    title = f"{spec.title}: public vs private"
+    key = (title, spec.scoring.metric, spec.metric.greater_is_better, shake.moves,
+           tuple(tuple(sorted(b.items())) for b in shake.baselines))
+    png = request.app.state.shakeup_plots.get(slug, key, lambda: shakeup_plot(
+        shake, metric=spec.scoring.metric, greater_is_better=spec.metric.greater_is_better,
+        title=title))
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=30"})
 
 
@@ -246,24 +280,32 @@ def download(request: Request, slug: str, name: str):
     return FileResponse(path, media_type="text/csv", filename=name)
 
 
-def _submit_page(request: Request, slug: str, status_code: int = 200, **extra) -> Response:
+def _submit_page(request: Request, slug: str, status_code: int = 200, page: int = 1,
+                 **extra) -> Response:
     h = _harness(request)
     context = _competition_context(request, slug)
     team = context["team"]
-    history = h.submissions(slug, team) if team else []
+    everything = h.submissions(slug, team) if team else []
+    pages = max(1, -(-len(everything) // HISTORY_PAGE))
+    page = min(max(page, 1), pages)
+    history = everything[(page - 1) * HISTORY_PAGE:page * HISTORY_PAGE]
+    shown = {s["id"] for s in history}
+    # a selection saved from one page must keep the selected files listed on other pages
+    kept = [s["id"] for s in everything if s["selected"] and s["id"] not in shown]
     state = h.state(slug)
     if state != "revealed":       # the service hides them too; this is the backstop
         history = [{**s, "private_score": None} for s in history]
     context.update(history=history, state=state, revealed=state == "revealed",
-                   token_cookie_present=bool(_token(request)), **extra)
+                   token_cookie_present=bool(_token(request)), page=page, pages=pages,
+                   total=len(everything), selected_elsewhere=kept, **extra)
     return _render(request, "submit.html", context, status_code=status_code)
 
 
 @router.get("/competitions/{slug}/submit", name="submit_page")
 def submit_page(request: Request, slug: str, submitted: int | None = None,
-                remaining: int | None = None, selected: int = 0):
-    return _submit_page(request, _slug(slug), submitted=submitted, remaining=remaining,
-                        selection_saved=bool(selected))
+                remaining: int | None = None, selected: int = 0, page: int = 1):
+    return _submit_page(request, _slug(slug), page=page, submitted=submitted,
+                        remaining=remaining, selection_saved=bool(selected))
 
 
 def _throttle(request: Request):

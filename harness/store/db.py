@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from ..errors import HarnessError
+from ..home import private_dir, private_file
 from .models import SCHEMA_VERSION, Base, SchemaVersion
 
 BUSY_TIMEOUT_S = 30
@@ -51,7 +52,10 @@ class Database:
         self.is_sqlite = u.get_backend_name() == "sqlite"
         if self.is_sqlite:
             if u.database and u.database != ":memory:":
-                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+                # every private score lives here: owner-only before SQLite first opens it
+                # (an empty file is a valid database; SQLite gives -wal/-shm its mode)
+                private_dir(Path(u.database).parent)
+                _create_private(Path(u.database))
             self.engine = create_engine(
                 url, pool_size=8, max_overflow=56, pool_timeout=60,
                 connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
@@ -126,6 +130,22 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty database file owner-only (0600), unless it exists.
+
+    An existing file is never opened here: closing any descriptor of a database file
+    drops every POSIX lock this process holds on it, including those of SQLite
+    connections already open (another Harness in this process), which lets readers
+    elsewhere keep a stale snapshot and can corrupt the database.
+    """
+    if path.exists():
+        return
+    try:        # O_EXCL: if another process creates it meanwhile, no descriptor is made
+        os.close(private_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        pass
 
 
 def _sqlite_events(engine: Engine) -> None:

@@ -143,8 +143,9 @@ class StandingRow(Base):
 
     ``submission_id``/``score``/``best_at`` are the entrant's public board entry
     (:func:`harness.rules.public_order`); ``top_entries`` (JSON ``[id, public, private,
-    submitted_at]`` rows) its ``top_size`` best public submissions, from which the
-    private board's final-selection fill is drawn.
+    submitted_at, shown]`` rows; rows written before ``shown`` was added have four) its
+    ``top_size`` best submissions by shown score, from which the private board's
+    final-selection fill is drawn.
     The public board is then one read of at most one row per team, whatever the
     number of submissions. A rescore rebuilds the rows from the submissions.
     """
