@@ -5,6 +5,11 @@ Credentials come from, first to last: the command's options, ``$HARNESS_SERVER``
 ``~/.config/harness/credentials.json``, mode 0600). Every failure becomes one
 :class:`harness.errors.HarnessError` line: the server's own ``detail`` when it answered,
 or which URL could not be reached when it did not.
+
+Every answer is validated with the models of :mod:`harness.schemas` (the ones the server
+declares) and returned as their JSON dump, plain dicts and lists: ``--format json``
+prints exactly that. An answer that does not fit them (a server of another version)
+is a one-line error saying so.
 """
 
 from __future__ import annotations
@@ -14,13 +19,22 @@ import os
 from pathlib import Path
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
+from . import __version__
 from .errors import HarnessError, error_for_status
 from .home import RELEASED_FILES
+from .schemas import Board, Competition, CompetitionSummary, Submission, UploadAnswer
 
 CONFIG_ENV = "HARNESS_CONFIG"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)   # uploads are scored synchronously
 PAGE_SIZE = 500                       # submissions per request (the server's maximum)
+
+COMPETITIONS = TypeAdapter(list[CompetitionSummary])
+COMPETITION = TypeAdapter(Competition)
+SUBMISSIONS = TypeAdapter(list[Submission])
+UPLOAD_ANSWER = TypeAdapter(UploadAnswer)
+BOARD = TypeAdapter(Board)
 
 
 def config_path() -> Path:
@@ -141,11 +155,29 @@ class Client:
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
 
+    def _answer(self, response: httpx.Response, model: TypeAdapter):
+        """The answer validated with ``model``, as its JSON dump (plain dicts and lists).
+
+        Fields the server did not send stay absent (``your_team`` without a token), as in
+        the server's own dump; fields this version does not know are dropped.
+        """
+        try:
+            return model.dump_python(model.validate_json(response.content), mode="json",
+                                     exclude_unset=True)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "the answer"
+            raise HarnessError(
+                f"the server at {self.server} answered {response.request.method} "
+                f"{response.request.url.path} with something unexpected ({where}: "
+                f"{first['msg']}); it may run another harness version than this one "
+                f"({__version__}): ask the teacher which one, and install it") from None
+
     def competitions(self) -> list[dict]:
-        return self.request("GET", "/api/competitions").json()
+        return self._answer(self.request("GET", "/api/competitions"), COMPETITIONS)
 
     def competition(self, slug: str) -> dict:
-        return self.request("GET", f"/api/competitions/{slug}").json()
+        return self._answer(self.request("GET", f"/api/competitions/{slug}"), COMPETITION)
 
     def download(self, slug: str, directory: str | Path, progress=None) -> list[Path]:
         """Save the released files of ``slug`` into ``directory``; returns their paths.
@@ -181,32 +213,36 @@ class Client:
     def submit(self, slug: str, path: str | Path, message: str = "") -> dict:
         path = Path(path)
         with open(path, "rb") as f:
-            return self.request("POST", f"/api/competitions/{slug}/submissions",
-                                files={"file": (path.name, f, "text/csv")},
-                                data={"message": message}).json()
+            response = self.request("POST", f"/api/competitions/{slug}/submissions",
+                                    files={"file": (path.name, f, "text/csv")},
+                                    data={"message": message})
+        return self._answer(response, UPLOAD_ANSWER)
 
     def submissions(self, slug: str) -> list[dict]:
         """Every submission of the caller's team, newest first (all pages)."""
         rows: list[dict] = []
         while True:
-            page = self.request("GET", f"/api/competitions/{slug}/submissions",
-                                params={"limit": PAGE_SIZE, "offset": len(rows)})
-            rows += page.json()
-            total = int(page.headers.get("X-Total-Count", len(rows)))
-            if not page.json() or len(rows) >= total:
+            response = self.request("GET", f"/api/competitions/{slug}/submissions",
+                                    params={"limit": PAGE_SIZE, "offset": len(rows)})
+            page = self._answer(response, SUBMISSIONS)
+            rows += page
+            total = int(response.headers.get("X-Total-Count", len(rows)))
+            if not page or len(rows) >= total:
                 return rows
 
     def select(self, slug: str, submission_ids: list[int]) -> list[dict]:
-        return self.request("PUT", f"/api/competitions/{slug}/selection",
-                            json={"submission_ids": list(submission_ids)}).json()
+        return self._answer(self.request("PUT", f"/api/competitions/{slug}/selection",
+                                         json={"submission_ids": list(submission_ids)}),
+                            SUBMISSIONS)
 
     def leaderboard(self, slug: str, board: str = "public") -> dict:
         """The whole board (all pages): ``rows`` holds every row."""
         result = None
         while True:
-            page = self.request("GET", f"/api/competitions/{slug}/leaderboard",
-                                params={"board": board, "offset": 0 if result is None
-                                        else len(result["rows"])}).json()
+            page = self._answer(self.request(
+                "GET", f"/api/competitions/{slug}/leaderboard",
+                params={"board": board, "offset": 0 if result is None
+                        else len(result["rows"])}), BOARD)
             if result is None:
                 result = page
             else:

@@ -130,12 +130,11 @@ def test_submit_and_grades(prepared_home, tmp_path):
     board = h.leaderboard("breast-cancer", "public")
     assert [row["team"] for row in board["rows"] if row["baseline"]] == ["simple"]
     data = (tmp_path / "breast-cancer" / "simple.csv").read_bytes()
-    for team in ("ada", "bob"):                          # bob hands in ada's file
-        h.add_team(team)
-        h.submit("breast-cancer", team, data)
-    h.add_team("cy")
-    h.submit("breast-cancer", "cy", (prepared_home / "competitions" / "breast-cancer" /
-                                     "released" / "sample_submission.csv").read_bytes())
+    for name in ("ada", "bob"):                          # bob hands in ada's file
+        h.submit("breast-cancer", h.add_team(name)[0], data)
+    sample = (prepared_home / "competitions" / "breast-cancer" / "released" /
+              "sample_submission.csv").read_bytes()
+    h.submit("breast-cancer", h.add_team("cy")[0], sample)
     out = tmp_path / "grades.csv"
     r = _run(["grades", "breast-cancer", "-o", str(out), "--home", home])
     assert r.exit_code == 0, r.output

@@ -316,7 +316,7 @@ def test_disk_full_is_507_and_not_counted(tiny_upload_disk, _prepared_home, star
     assert "upload folder is full" in full.body["detail"]
     assert "not counted" in full.body["detail"]
     assert h.all_submissions(SLUG) == []
-    assert h.submissions(SLUG, name) == []
+    assert h.submissions(SLUG, h.team_named(name)) == []
     assert sorted(p.name for p in (home / "uploads").rglob("*") if p.is_file()) == ["filler"]
 
     filler.unlink()                                # space again: the next upload counts first

@@ -118,12 +118,13 @@ def test_schema_v1_database_is_migrated(tmp_path):
     db = Database(url)
     with db.engine.begin() as conn:                  # make it look like a release-1 database
         conn.execute(text("DROP TABLE audit"))
+        conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     db.dispose()
     db = Database(url)
     assert "audit" in dump_tables(db)
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 2
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 3
 
 
 def test_doctor_reports_and_fix_removes_stray_temp_files(prepared_home):

@@ -26,7 +26,8 @@ from harness import rules
 from harness.errors import (ForbiddenError, HarnessError, LimitError, NotFoundError,
                             SubmissionError, TooLargeError)
 from harness.service import Harness
-from harness.store import SCHEMA_VERSION
+from harness.store import (SCHEMA_VERSION, CompetitionRow, StandingRow, competition_state,
+                           insert_ignore)
 
 NOON = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 FAR = "2099-12-31T23:59:59+00:00"
@@ -74,11 +75,13 @@ def h(make_harness):
     return make_harness()
 
 
-def predictions(h, wrong_public=0, wrong_private=0, slug="digits") -> bytes:
-    """A digits submission wrong on the first ``wrong_*`` public / private rows."""
+def predictions(h, wrong_public=0, wrong_private=0, slug="digits", skip_public=0) -> bytes:
+    """A digits submission wrong on the first ``wrong_*`` public / private rows (the
+    public ones after the first ``skip_public``)."""
     key = h.answer_key(slug)
     y = key.y.astype(int)
-    for idx in (key.public_index[:wrong_public], key.private_index[:wrong_private]):
+    for idx in (key.public_index[skip_public:skip_public + wrong_public],
+                key.private_index[:wrong_private]):
         y[idx] = (y[idx] + 1) % 10
     lines = [f"{key.id_column},{key.target}"] + [f"{i},{v}" for i, v in zip(key.ids, y)]
     return ("\n".join(lines) + "\n").encode()
@@ -124,7 +127,7 @@ def test_a_failed_transaction_leaves_no_archive_and_no_count(make_harness, monke
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(h, "_update_standing", broken)
+    monkeypatch.setattr(h.boards, "update_standing", broken)
     with pytest.raises(RuntimeError):
         h.submit("digits", team, predictions(h), now=NOON)
     assert not list((h.home / "uploads" / "digits").glob("*"))
@@ -170,8 +173,8 @@ def test_unknown_competition_team_and_files(h):
     team, _ = h.add_team("owls")
     with pytest.raises(NotFoundError):
         h.submit("nope", team, predictions(h))
-    with pytest.raises(NotFoundError):
-        h.submit("digits", "ghost", predictions(h))
+    with pytest.raises(NotFoundError, match="no team 'ghost'"):
+        h.team_named("ghost")
     for name in ("solution.csv", "../hidden/solution.csv", "/etc/passwd", "..%2Fsolution.csv",
                  "manifest.json", "competition.toml"):
         with pytest.raises(NotFoundError):
@@ -413,11 +416,64 @@ def test_private_board_after_the_reveal_follows_a_rescore_in_another_process(mak
 # ------------------------------------------------------------------ teams and tokens
 
 
+def test_a_team_is_its_dict_and_a_name_is_looked_up_first(h):
+    """The team methods take the team dict; a name (or a bare id) is refused with the
+    fix, and team_named() turns a name into the dict."""
+    team, _ = h.add_team("owls", ["Ada"])
+    assert h.team_named("owls") == team == {"id": team["id"], "name": "owls",
+                                             "members": ["Ada"]}
+    for wrong in ("owls", team["id"], {"name": "owls"}, None):
+        with pytest.raises(TypeError, match=r"team_named\(name\)"):
+            h.submit("digits", wrong, predictions(h), now=NOON)
+        with pytest.raises(TypeError, match="team_named"):
+            h.submissions("digits", wrong)
+    with pytest.raises(TypeError, match="team_named"):
+        h.new_token("owls")
+    assert h.submissions("digits", team) == []
+    stale = {**team, "id": team["id"] + 1000}
+    with pytest.raises(NotFoundError, match="no team"):
+        h.select("digits", stale, [])
+
+
+def test_insert_ignore_keeps_the_first_row_and_the_state_is_read_in_one_place(h):
+    db = h.context.database
+    with db.write() as s:
+        for state in ("closed", "open"):
+            insert_ignore(s, CompetitionRow, {"slug": "extra", "state": state,
+                                              "created_at": datetime(2026, 1, 1)}, ["slug"])
+    with db.read() as s:
+        ids = s.scalars(sa.select(CompetitionRow.id).where(CompetitionRow.slug == "extra"))
+        [extra] = list(ids)
+        assert competition_state(s, extra) == "closed"      # the second insert was ignored
+        assert competition_state(s, extra + 1000) is None
+    digits = h.get_competition("digits")
+    h.close("digits")
+    with db.read() as s:
+        cid = s.scalar(sa.select(CompetitionRow.id).where(CompetitionRow.slug == "digits"))
+        assert digits["state"] == "open" and competition_state(s, cid) == "closed"
+
+
+def test_a_rescore_keeps_the_ladder_cache_of_other_competitions(make_harness):
+    """Rescoring one competition leaves the other parts' caches alone: the parameter-free
+    Ladder of another competition still compares a new file row by row with the cached
+    losses of the best one, even when that file's archive is gone."""
+    h = make_harness(leaderboard="ladder", ladder_step=0, daily_limit=0)
+    team, _ = h.add_team("owls")
+    first = h.submit("digits", team, predictions(h, 20), now=NOON)
+    (h.home / "uploads" / "digits" / f"{first['id']}.csv").unlink()
+    assert h.rescore("breast-cancer") == {"rescored": 0, "changed": 0}
+    # three rows right that were wrong, two wrong that were right: no real gain, so the
+    # Ladder holds it back (without the first file's row losses it would move)
+    second = h.submit("digits", team, predictions(h, 19, skip_public=3),
+                      now=NOON + timedelta(minutes=1))
+    assert second["public_score"] == first["public_score"]
+
+
 def test_tokens_are_random_hashed_and_revocable(h):
     team, token = h.add_team("owls")
     _, other = h.add_team("bats")
     assert len(token) >= 22 and token != other
-    with h._db.engine.connect() as conn:
+    with h.context.database.engine.connect() as conn:
         stored = [r[0] for r in conn.execute(sa.text("SELECT token_hash FROM tokens"))]
     assert hashlib.sha256(token.encode()).hexdigest() in stored and token not in stored
     for bad in (None, "", token[:-1], token + "x", "x" * 10000, token.upper()):
@@ -460,11 +516,11 @@ def test_competitions_listing(h):
 
 
 def test_schema_is_versioned(h, database_url):
-    with h._db.engine.begin() as conn:
+    with h.context.database.engine.begin() as conn:
         assert conn.execute(sa.text("SELECT version FROM schema_version")).scalar() \
             == SCHEMA_VERSION
     Harness(h.home, database_url).close_connections()        # a second opener is fine
-    with h._db.engine.begin() as conn:
+    with h.context.database.engine.begin() as conn:
         conn.execute(sa.text("UPDATE schema_version SET version = 99"))
     with pytest.raises(HarnessError, match="newer"):
         Harness(h.home, database_url)
@@ -497,7 +553,7 @@ def test_200_teams_upload_at_once_and_all_rank(h, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("".join(f"team{i:03d},student{i}\n" for i in range(200)))
     h.import_roster(roster)                    # one transaction for the whole class
-    teams = [t["name"] for t in h.list_teams()]
+    teams = h.list_teams()
     files = [predictions(h, i % 20) for i in range(20)]
 
     def one(i):
@@ -517,9 +573,10 @@ from harness.errors import LimitError
 from harness.service import Harness
 h = Harness(sys.argv[1], sys.argv[2] or None)
 data = open(sys.argv[3], "rb").read()
+owls = h.team_named("owls")
 def one(_):
     try:
-        return h.submit("digits", "owls", data, now=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))
+        return h.submit("digits", owls, data, now=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))
     except LimitError:
         return None
 with ThreadPoolExecutor(4) as pool:
@@ -541,7 +598,7 @@ def test_several_processes_share_one_limit(make_harness, tmp_path):
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
     assert sum(int(o[0]) for o in outs) == 5
-    assert len(h.submissions("digits", "owls")) == 5
+    assert len(h.submissions("digits", h.team_named("owls"))) == 5
 
 
 # ------------------------------------------------------------------ refusals are bounded
@@ -569,10 +626,10 @@ def test_refused_files_are_rate_limited_per_team(make_harness):
 
 
 def test_only_the_newest_refusals_are_stored(make_harness, monkeypatch):
-    import harness.service as service
+    from harness.service import submissions
 
     h = make_harness(refusal_limit=0)          # no rate limit: only the bound acts
-    monkeypatch.setattr(service, "STORED_REFUSALS", 3)
+    monkeypatch.setattr(submissions, "STORED_REFUSALS", 3)
     team, _ = h.add_team("spammer")
     for k in range(6):
         with pytest.raises(SubmissionError):
@@ -583,10 +640,10 @@ def test_only_the_newest_refusals_are_stored(make_harness, monkeypatch):
 
 def test_a_scored_submission_is_never_pruned_with_the_refusals(make_harness, monkeypatch):
     """Only refusals at upload (no archived file) are pruned, never a stored submission."""
-    import harness.service as service
+    from harness.service import submissions
 
     h = make_harness(refusal_limit=0)
-    monkeypatch.setattr(service, "STORED_REFUSALS", 1)
+    monkeypatch.setattr(submissions, "STORED_REFUSALS", 1)
     team, _ = h.add_team("owls")
     h.submit("digits", team, predictions(h), now=NOON)
     for k in range(3):
@@ -615,8 +672,7 @@ def test_the_auto_filled_selection_follows_the_board(make_harness, board_rules):
     (0.93 rounded; 0.95 on the Ladder, which B does not move); the board keeps A, so the
     fill (and its ``final`` flag) must too, or ``final`` tells the team which file is
     better in digits the board hides."""
-    from harness.service import ST
-
+    standings = StandingRow.__table__
     h = make_harness(final_selections=1, daily_limit=0, **board_rules)
     team, _ = h.add_team("owls")
     a = h.submit("digits", team, predictions(h, 16, 30), now=NOON)
@@ -635,10 +691,18 @@ def test_the_auto_filled_selection_follows_the_board(make_harness, board_rules):
 
     check()
     # standings stored before their top entries carried the shown score read the same
-    with h._db.write() as s:
-        for st in s.execute(sa.select(ST.c.id, ST.c.top_entries)).all():
-            legacy = json.dumps([entry[:4] for entry in json.loads(st.top_entries)])
-            s.execute(sa.update(ST).where(ST.c.id == st.id).values(top_entries=legacy))
+    def store_legacy(as_text):
+        with h.context.database.write() as s:
+            for st in s.execute(sa.select(standings.c.id, standings.c.top_entries)).all():
+                top = json.loads(st.top_entries) if isinstance(st.top_entries, str) \
+                    else st.top_entries
+                legacy = [entry[:4] for entry in top]
+                s.execute(sa.update(standings).where(standings.c.id == st.id).values(
+                    top_entries=json.dumps(legacy) if as_text else legacy))
+
+    store_legacy(as_text=False)
+    check()
+    store_legacy(as_text=True)              # rows written when the column was text
     check()
     # a worse file (still shown 0.95 by the Ladder, above A's rounded 0.92627) meets them
     h.submit("digits", team, predictions(h, 60, 0), now=NOON + timedelta(minutes=2))

@@ -1,4 +1,4 @@
-"""The root click group and the options every command shares."""
+"""The root click group; every command is added to it here, explicitly."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import HarnessError
+from . import baselines, core, demo, lab, operations, student, teacher
 
 
 class HarnessGroup(click.Group):
@@ -39,12 +40,13 @@ def main():
     """
 
 
-home_option = click.option(
-    "--home", envvar="HARNESS_HOME", default=".harness", show_default=True,
-    type=click.Path(file_okay=False), help="The server's home folder (or $HARNESS_HOME).")
-
-
-def format_option(default="table"):
-    return click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
-                        default=default, show_default=True,
-                        help="Output format; json is stable for scripts.")
+COMMANDS = (core.prepare, core.score_cmd,
+            teacher.serve, teacher.team, teacher.close, teacher.reopen, teacher.reveal,
+            teacher.rescore,
+            student.login, student.competitions, student.download, student.submit,
+            student.submissions, student.select, student.leaderboard,
+            baselines.baseline, baselines.grades,
+            operations.backup, operations.restore, operations.doctor, operations.audit,
+            demo.demo, lab.lab)
+for command in COMMANDS:
+    main.add_command(command)

@@ -6,13 +6,13 @@ baseline is trained, so `harness --help` and every other command stay fast.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from ..csvsafe import csv_text
-from .app import format_option, home_option, main
+from .options import format_option, with_service
+from .output import emit, save_csv
+
 
 def _widths(ctx, param, value):
     if value is None:
@@ -26,7 +26,7 @@ def _widths(ctx, param, value):
     return widths
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.option("--model", type=click.Choice(["linear", "gbt", "mlp", "cnn"]),
               help="linear (logistic/ridge), gbt (boosted trees), mlp, cnn (image data).")
@@ -58,9 +58,9 @@ def _widths(ctx, param, value):
               "public and private rows and write them into competition.toml's [grading].")
 @click.option("--submit", is_flag=True, help="Add the submission(s) as baseline rows.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-@home_option
+@with_service(lazy=True)
 @format_option()
-def baseline(slug, model, preset, name, out_dir, record, submit, progress, home, fmt, **opts):
+def baseline(slug, model, preset, name, out_dir, record, submit, progress, store, fmt, **opts):
     """Train a baseline on train.csv, report on validation.csv, predict test.csv.
 
     Writes OUT_DIR/SLUG/NAME.csv (a valid submission) and NAME.png (training
@@ -85,7 +85,7 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, home,
         raise click.UsageError("give exactly one of --model NAME and --preset NAME|all")
     if record and preset != "all":
         raise click.UsageError("--record needs --preset all (it records every preset)")
-    prepared = load_prepared(home, slug)
+    prepared = load_prepared(store.home, slug)
     if preset == "all":
         if given:
             raise click.UsageError(f"--preset all trains the recorded configurations; drop "
@@ -122,19 +122,16 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, home,
     if record:
         _record(prepared, results, rows, fmt)
     if submit:
-        from ..service import Harness
-
-        h = Harness(home)
         for row in rows:
             res, csv_path = results[row["name"]]
-            sub = h.add_baseline(slug, row["name"], Path(csv_path).read_bytes(),
-                                 message=f"baseline {res.config.describe()}")
+            sub = store.harness.add_baseline(slug, row["name"], Path(csv_path).read_bytes(),
+                                             message=f"baseline {res.config.describe()}")
             row["submission_id"] = sub.get("id")
             if fmt == "table":
                 click.echo(f"submitted {row['name']!r} as a baseline row "
                            f"(public {sub.get('public_score')})")
-    if fmt != "table":
-        _emit(rows, fmt)
+    if fmt != "table":          # the table view was printed run by run
+        emit(rows, fmt)
 
 
 def _record(prepared, results, rows, fmt) -> None:
@@ -162,20 +159,13 @@ def _record(prepared, results, rows, fmt) -> None:
         click.echo("into [grading] of " + " and ".join(str(t) for t in targets))
 
 
-def _emit(rows: list[dict], fmt: str) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(rows))
-        return
-    click.echo(csv_text(rows), nl=False)
-
-
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write the grades to this CSV file.")
-@home_option
+@with_service
 @format_option()
-def grades(slug, output, home, fmt):
+def grades(slug, output, harness, fmt):
     """Grade every team: scores, thresholds passed on each board, points, copy check.
 
     For the teacher (reads the home; the private board is read before the
@@ -189,20 +179,18 @@ def grades(slug, output, home, fmt):
       harness grades digits -o grades.csv
     """
     from ..grading import grade, grade_rows
-    from ..service import Harness
 
-    h = Harness(home)
-    spec = h.prepared(slug).spec
-    public = h.leaderboard(slug, "public")
-    private = h.leaderboard(slug, "private", teacher=True)
+    spec = harness.prepared(slug).spec
+    public = harness.leaderboard(slug, "public")
+    private = harness.leaderboard(slug, "private", teacher=True)
     graded = grade(public, private, spec.grading, spec.metric.greater_is_better,
                    decimals=spec.scoring.public_decimals,
-                   roster=[t["name"] for t in h.list_teams()])
+                   roster=[t["name"] for t in harness.list_teams()])
     rows = grade_rows(graded, spec.grading)
+    # the header of a class without grades yet; else the rows' own columns
+    fields = None if rows else _empty_fields(spec.grading)
     if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        with open(output, "w", newline="") as f:
-            f.write(_csv_text(rows, spec.grading))
+        save_csv(output, rows, fields)
         flagged = sum(g.copy_flag for g in graded)
         click.echo(f"wrote {len(rows)} teams' grades to {output}"
                    + (f"; {flagged} flagged by the copy check" if flagged else ""))
@@ -210,42 +198,19 @@ def grades(slug, output, home, fmt):
             click.echo(f"note: {slug!r} has no [grading] thresholds; run `harness baseline "
                        f"{slug} --preset all --record` or add them to competition.toml")
         return
-    if fmt == "json":
-        click.echo(json.dumps(rows))
-    elif fmt == "csv":
-        click.echo(_csv_text(rows, spec.grading), nl=False)
-    else:
-        _grades_table(rows, spec.grading)
+    table = [{**r, "copy": r["same_scores_as"] and f"same as {r['same_scores_as']}",
+              **{f"passed_{board}": [t.name for t in spec.grading if r.get(f"{t.name}_{board}")]
+                 for board in ("public", "private")}} for r in rows]
+    emit(rows, fmt, GRADE_COLUMNS, table, fields=fields, title=f"{slug}: grades",
+         formatters={"points": lambda v: f"{v:g}"})
 
 
-def _csv_text(rows: list[dict], thresholds) -> str:
-    # team names come from the roster: no cell may run as a formula in the gradebook
-    return csv_text(rows, list(rows[0]) if rows else _empty_fields(thresholds))
+GRADE_COLUMNS = [("team", "team"), ("public_score", "public"), ("private_score", "private"),
+                 ("passed_public", "passed public"), ("passed_private", "passed private"),
+                 ("points", "points"), ("copy", "copy?")]
 
 
 def _empty_fields(thresholds) -> list[str]:
     return (["team", "public_score", "private_score", "public_rank", "private_rank"]
             + [f"{t.name}_{b}" for t in thresholds for b in ("public", "private")]
             + ["points_public", "points_private", "points", "copy_flag", "same_scores_as"])
-
-
-def _grades_table(rows: list[dict], thresholds) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table()
-    for col in ("team", "public", "private", "passed public", "passed private", "points",
-                "copy?"):
-        table.add_column(col)
-    for r in rows:
-        pub = [t.name for t in thresholds if r.get(f"{t.name}_public")]
-        priv = [t.name for t in thresholds if r.get(f"{t.name}_private")]
-        table.add_row(str(r["team"]), _show(r["public_score"]), _show(r["private_score"]),
-                      ", ".join(pub), ", ".join(priv), f"{r['points']:g}",
-                      r["same_scores_as"] and f"same as {r['same_scores_as']}")
-    Console().print(table)
-
-
-def _show(value) -> str:
-    return "" if value is None else f"{value}"
-

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from ..csvsafe import csv_text
 from ..home import find_spec_path, load_prepared
 from ..scoring import AnswerKey, round_public, score
 from ..splits import prepare as prepare_competition
-from .app import format_option, home_option, main
+from .options import format_option, home_option
+from .output import emit
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
@@ -28,7 +28,7 @@ def _parse_options(pairs: tuple[str, ...]) -> dict:
     return out
 
 
-@main.command()
+@click.command()
 @click.argument("competition")
 @home_option
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
@@ -56,7 +56,7 @@ def prepare(competition, home, options, force):
     click.echo(f"  hidden:   {prepared.solution_path}  (never served)")
 
 
-@main.command("score")
+@click.command("score")
 @click.argument("slug")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @home_option
@@ -76,13 +76,12 @@ def score_cmd(slug, file, home, fmt):
     result = score(Path(file), key)
     out = {"competition": slug, "file": file, "metric": key.metric.name,
            "public_score": result.public, "private_score": result.private}
-    if fmt == "json":
-        click.echo(json.dumps(out))
-    elif fmt == "csv":
-        click.echo(csv_text([out]), nl=False)
-    else:
+
+    def show():
         d = prepared.spec.scoring.public_decimals
         click.echo(f"{slug}: {key.metric.name} ({key.metric.direction})")
         click.echo(f"  public  {result.public:.{max(d, 6)}f}  (board shows "
                    f"{round_public(result.public, d)})")
         click.echo(f"  private {result.private:.{max(d, 6)}f}")
+
+    emit(out, fmt, show=show)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .app import main
 
-
-@main.command()
+@click.command()
 @click.option("--students", default=30, show_default=True, type=click.IntRange(2, 500),
               help="Simulated teams in the generated roster.")
 @click.option("--minutes", default=0.0, show_default=True, type=click.FloatRange(0, 120),

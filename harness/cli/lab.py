@@ -1,10 +1,11 @@
-"""`harness lab`: the group the lab commands hang under (see lab_*.py)."""
+"""`harness lab`: the group the lab commands (lab_*.py) are added to."""
+
+import click
+
+from . import lab_overfit, lab_training
 
 
-from .app import main
-
-
-@main.group()
+@click.group()
 def lab():
     """Live, measured demonstrations of the lectures' lessons.
 
@@ -19,3 +20,9 @@ def lab():
       harness lab batch digits          batch size: time, noise, accuracy
       harness lab optimizers digits     SGD, momentum, Adagrad, RMSProp, Adam
     """
+
+
+for command in (lab_overfit.overfit, lab_overfit.attack, lab_overfit.holdout_reuse,
+                lab_training.diagnose, lab_training.hessian, lab_training.batch,
+                lab_training.optimizers):
+    lab.add_command(command)

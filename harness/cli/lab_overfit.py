@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from .app import format_option, home_option
-from .lab import lab
+from .options import format_option, home_option
+from .output import emit
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -23,18 +21,14 @@ def _finish(report, directory, fmt: str, rows: list[dict]) -> None:
     from ..lab.report import write_report
 
     path = write_report(report, directory)
-    if fmt == "json":
-        click.echo(json.dumps({**report.numbers, "report": str(path)}, default=float))
-        return
-    if fmt == "csv":
-        import pandas as pd
 
-        click.echo(pd.DataFrame(rows).to_csv(index=False), nl=False)
-        return
-    click.echo(report.title)
-    for line in report.verdicts:
-        click.echo(f"  - {line}")
-    click.echo(f"report: {path}")
+    def show():
+        click.echo(report.title)
+        for line in report.verdicts:
+            click.echo(f"  - {line}")
+        click.echo(f"report: {path}")
+
+    emit({**report.numbers, "report": str(path)}, fmt, records=rows, show=show)
 
 
 _out_option = click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -43,7 +37,7 @@ _seed_option = click.option("--seed", type=int, default=0, show_default=True,
                             help="Seed of every random draw (the run repeats exactly).")
 
 
-@lab.command()
+@click.command()
 @click.argument("slug", default="digits")
 @home_option
 @click.option("--configs", type=int, default=30, show_default=True,
@@ -88,7 +82,7 @@ def overfit(slug, home, configs, repeats, fractions, seed, out, fmt):
     _finish(report, directory, fmt, rows)
 
 
-@lab.command()
+@click.command()
 @click.argument("slug", default="noise-binary")
 @home_option
 @click.option("--queries", type=int, default=400, show_default=True,
@@ -136,7 +130,7 @@ def attack(slug, home, queries, repeats, public_rows, step, every, fast, seed, o
     _finish(report, directory, fmt, rows)
 
 
-@lab.command("holdout-reuse")
+@click.command("holdout-reuse")
 @click.option("--n", "n", type=int, default=1000, show_default=True,
               help="Rows in each of the training, holdout and fresh sets.")
 @click.option("--d", "d", type=int, default=1000, show_default=True,

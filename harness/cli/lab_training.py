@@ -10,8 +10,7 @@ from __future__ import annotations
 import click
 
 from ..errors import DataError
-from .app import home_option
-from .lab import lab
+from .options import home_option
 
 out_option = click.option("--out", type=click.Path(file_okay=False), default=None,
                           help="Folder for the report and plots [default: submissions/lab].")
@@ -61,7 +60,7 @@ def _parse_model(text: str):
     return d, w
 
 
-@lab.command()
+@click.command()
 @click.argument("slug")
 @home_option
 @click.option("--preset", type=click.Choice(["default", "optimization"]), default="default",
@@ -148,7 +147,7 @@ def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, 
     _finish(report, out)
 
 
-@lab.command()
+@click.command()
 @click.option("--competition", "slug", default="breast-cancer", show_default=True,
               help="Real data for the network part.")
 @home_option
@@ -268,7 +267,7 @@ def _batch_sizes(text: str):
     return out
 
 
-@lab.command()
+@click.command()
 @click.argument("slug")
 @home_option
 @click.option("--batch-sizes", default="1,8,32,128,full", show_default=True,
@@ -315,7 +314,7 @@ def batch(slug, home, batch_sizes, epochs, lr, optimizer, depth, width, seed, tr
     _finish(report, out)
 
 
-@lab.command()
+@click.command()
 @click.argument("slug")
 @home_option
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)

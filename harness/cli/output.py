@@ -1,9 +1,11 @@
-"""Print listings as a table (for the projector), CSV or JSON (exactly the API's objects)."""
+"""Every command's output: a table (for the projector), CSV (formulas neutralised by
+:mod:`harness.csvsafe`) or JSON (exactly the API's objects)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import click
@@ -11,7 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..csvsafe import csv_text
+from ..csvsafe import csv_text, write_csv
 
 Column = tuple[str, str]          # (key in the row dict, header in the table)
 FREE_TEXT = {"message", "title", "members", "description", "team"}
@@ -44,12 +46,39 @@ def cell(value) -> str:
 VERBATIM = ("token",)            # machine-made: copied exactly, never prefixed (csvsafe)
 
 
-def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None = None, *,
-         records: Sequence[dict] | None = None, title: str | None = None,
+def _plain(value):
+    """NumPy numbers (the labs' results) as Python numbers for JSON."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def _csv_fields(records: Sequence[dict], fields, columns: Sequence[Column]) -> list[str]:
+    if fields is not None:
+        return list(fields)
+    return list(dict.fromkeys(k for record in records for k in record)) or \
+        [k for k, _ in columns]
+
+
+def save_csv(path, records: Sequence[dict], fields: Sequence[str] | None = None) -> None:
+    """Write ``records`` to the CSV file ``path`` (its folder is made), formulas neutralised.
+
+    ``fields`` defaults to every key of the records; give it for a header without rows.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        write_csv(f, _csv_fields(records, fields, ()), records, verbatim=VERBATIM)
+
+
+def emit(obj, fmt: str, columns: Sequence[Column] = (), rows: Iterable[dict] | None = None, *,
+         records: Sequence[dict] | None = None, fields: Sequence[str] | None = None,
+         show: Callable[[], None] | None = None, title: str | None = None,
          caption: str | None = None,
          formatters: dict[str, Callable] | None = None,
          mark: Callable[[dict], bool] | None = None, mark_label: str = "you") -> None:
-    """Print a listing.
+    """Print a command's result: the one path for ``--format table|csv|json``.
 
     Parameters
     ----------
@@ -64,6 +93,11 @@ def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None =
         The CSV's rows, one column per field of the API's objects (default: ``obj`` when
         it is a list, else ``[obj]``). Text that a spreadsheet would run as a formula
         gets a leading ``'`` (:func:`harness.csvsafe.safe_cell`); numbers stay numbers.
+    fields : sequence of str, optional
+        The CSV's columns (default: every key of the records, else the table's keys).
+    show : callable, optional
+        Prints the table view itself (sentences rather than a listing); ``columns`` and
+        the table options are then unused.
     formatters : dict, optional
         key -> function turning a value into table text (CSV keeps the raw values).
     mark : callable, optional
@@ -71,15 +105,17 @@ def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None =
         caller's own team on a leaderboard).
     """
     if fmt == "json":
-        click.echo(json.dumps(obj, indent=2))
+        click.echo(json.dumps(obj, indent=2, default=_plain))
         return
     if fmt == "csv":
         records = list(records if records is not None else obj if isinstance(obj, list)
                        else [obj])
-        fields = list(dict.fromkeys(k for record in records for k in record)) or \
-            [k for k, _ in columns]
         # cells a student typed cannot run as formulas in the teacher's spreadsheet
-        click.echo(csv_text(records, fields, verbatim=VERBATIM), nl=False)
+        click.echo(csv_text(records, _csv_fields(records, fields, columns), verbatim=VERBATIM),
+                   nl=False)
+        return
+    if show is not None:
+        show()
         return
     rows = list(obj if rows is None else rows)
     keys = [k for k, _ in columns]
@@ -101,3 +137,17 @@ def emit(obj, fmt: str, columns: Sequence[Column], rows: Iterable[dict] | None =
     if not rows:
         table.caption = "\n".join(filter(None, [caption, "(nothing yet)"]))
     Console(soft_wrap=False).print(table)
+
+
+SUBMISSION_COLUMNS = [("id", "id"), ("team", "team"), ("submitted_at", "submitted (UTC)"),
+                      ("public_score", "public"), ("private_score", "private"),
+                      ("selected", "selected"), ("message", "message")]
+
+
+def submission_rows(rows: list[dict]) -> list[dict]:
+    """Rows for a table: a refused file says why in place of its message; late ones say so."""
+    def refused(error):         # the whole reason is in --format json/csv
+        return "refused: " + (error if len(error) <= 70 else error[:69] + "…")
+
+    return [{**r, "message": (refused(r["error"]) if r.get("error") else r.get("message")
+                              or "") + (" (late)" if r.get("late") else "")} for r in rows]

@@ -17,17 +17,12 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from ..client import Client, normalize_server, save_credentials
-from .app import format_option, main
-from .output import emit, short_time
-from .teacher import _SUBMISSION_COLUMNS, database_option, open_harness, submission_rows
+from .options import format_option, with_service
+from .output import SUBMISSION_COLUMNS, emit, short_time, submission_rows
 
 server_option = click.option(
     "--server", envvar="HARNESS_SERVER", default=None, metavar="URL",
     help="The server (default: the one `harness login` stored; or $HARNESS_SERVER).")
-# no default: an explicit home is what switches leaderboard/submissions to local reading
-local_home_option = click.option(
-    "--home", envvar="HARNESS_HOME", default=None, type=click.Path(file_okay=False),
-    help="Teacher: read this home directly instead of asking a server ($HARNESS_HOME).")
 
 LOCAL_RULE = ("Where it reads: with a home given (--home or HARNESS_HOME) and no server "
               "(--server or HARNESS_SERVER) it reads the home directly, as the teacher; "
@@ -38,7 +33,7 @@ def _client(server, need_token=True) -> Client:
     return Client.from_config(server=server, need_token=need_token)
 
 
-@main.command()
+@click.command()
 @click.option("--server", required=True, metavar="URL", help="The server's address.")
 @click.option("--token", required=True, help="Your team's token (from your teacher).")
 def login(server, token):
@@ -58,7 +53,7 @@ def login(server, token):
     click.echo(f"logged in to {client.server} (saved in {path}); competitions: {names}")
 
 
-@main.command()
+@click.command()
 @server_option
 @format_option()
 def competitions(server, fmt):
@@ -76,7 +71,7 @@ def competitions(server, fmt):
          formatters={"deadline": short_time}, title="competitions")
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.option("-p", "--path", "directory", type=click.Path(file_okay=False), default=None,
               help="Folder to save into (default: ./SLUG).")
@@ -105,7 +100,7 @@ def download(slug, directory, server):
         click.echo(f"saved {path} ({path.stat().st_size:,} bytes)")
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.option("-f", "--file", "file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The prediction CSV (id column + target, like sample_submission.csv).")
@@ -123,25 +118,21 @@ def submit(slug, file, message, server, fmt):
     """
     with _client(server) as client:
         result = client.submit(slug, file, message)
-    if fmt != "table":
-        emit(result, fmt, _SUBMISSION_COLUMNS)
-        return
     left = result.get("remaining_today")
-    click.echo(f"submission {result['id']} {result['status']}: public score "
-               f"{result['public_score']}"
-               + (" (late: after the reveal, not ranked)" if result.get("late") else "")
-               + ("; no daily limit" if left is None else f"; {left} left today"))
+    emit(result, fmt, show=lambda: click.echo(
+        f"submission {result['id']} {result['status']}: public score {result['public_score']}"
+        + (" (late: after the reveal, not ranked)" if result.get("late") else "")
+        + ("; no daily limit" if left is None else f"; {left} left today")))
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.option("--team", "team_name", default=None,
               help="Teacher (local): only this team's submissions.")
 @server_option
-@local_home_option
-@database_option
+@with_service(lazy=True, local=True)
 @format_option()
-def submissions(slug, team_name, server, home, database_url, fmt):
+def submissions(slug, team_name, server, store, fmt):
     """Your team's submissions, newest first (with ids for `harness select`).
 
     On the server machine (a home and no server given) it lists every team's
@@ -152,15 +143,16 @@ def submissions(slug, team_name, server, home, database_url, fmt):
       harness submissions digits
       harness submissions digits --home /srv/harness --team rocket   # teacher
     """
-    if home and not server:
-        rows = open_harness(home, database_url).all_submissions(slug)
+    local = bool(store.home and not server)
+    if local:
+        rows = store.harness.all_submissions(slug)
         if team_name:
             rows = [r for r in rows if r.get("team") == team_name]
     else:
         with _client(server) as client:
             rows = client.submissions(slug)
     # a student's own list needs no team column; the teacher's mixes every team
-    columns = [c for c in _SUBMISSION_COLUMNS if c[0] != "team" or (home and not server)]
+    columns = [c for c in SUBMISSION_COLUMNS if c[0] != "team" or local]
     emit(rows, fmt, columns, submission_rows(rows), formatters={"submitted_at": short_time},
          title=f"{slug}: submissions")
 
@@ -173,7 +165,7 @@ def _explain_where(command):
 _explain_where(submissions)
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.argument("ids", nargs=-1, required=True, type=int)
 @server_option
@@ -190,20 +182,19 @@ def select(slug, ids, server, fmt):
     """
     with _client(server) as client:
         rows = client.select(slug, list(ids))
-    emit(rows, fmt, [c for c in _SUBMISSION_COLUMNS if c[0] != "team"], submission_rows(rows),
+    emit(rows, fmt, [c for c in SUBMISSION_COLUMNS if c[0] != "team"], submission_rows(rows),
          formatters={"submitted_at": short_time}, title=f"{slug}: selected")
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
 @click.option("--private", is_flag=True,
               help="The private board (students: after the reveal; the teacher, locally: any "
                    "time).")
 @server_option
-@local_home_option
-@database_option
+@with_service(lazy=True, local=True)
 @format_option()
-def leaderboard(slug, private, server, home, database_url, fmt):
+def leaderboard(slug, private, server, store, fmt):
     """Show the leaderboard, made for the projector; your own team's row is marked.
 
     The public board needs no login.
@@ -215,8 +206,8 @@ def leaderboard(slug, private, server, home, database_url, fmt):
       harness leaderboard digits --private --home /srv/harness    # teacher, before the reveal
     """
     board = "private" if private else "public"
-    if home and not server:
-        result = open_harness(home, database_url).leaderboard(slug, board, teacher=True)
+    if store.home and not server:
+        result = store.harness.leaderboard(slug, board, teacher=True)
     else:
         with _client(server, need_token=private) as client:
             result = client.leaderboard(slug, board)

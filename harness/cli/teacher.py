@@ -12,25 +12,12 @@ from pathlib import Path
 
 import click
 
-from .app import format_option, home_option, main
-from .output import emit
-
-database_option = click.option(
-    "--database-url", envvar="HARNESS_DATABASE_URL", default=None, metavar="URL",
-    help="The store (default: SQLite in the home; or postgresql+psycopg://USER@HOST/DB; "
-         "$HARNESS_DATABASE_URL).")
+from .options import format_option, with_service
+from .output import SUBMISSION_COLUMNS, emit, submission_rows
 
 
-def open_harness(home, database_url):
-    """The application layer on ``home`` (imported here so `harness --help` stays fast)."""
-    from ..service import Harness
-
-    return Harness(home, database_url)
-
-
-@main.command()
-@home_option
-@database_option
+@click.command()
+@with_service
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 lets the classroom reach it.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
@@ -48,7 +35,7 @@ def open_harness(home, database_url):
               help="Open connections one client address may hold per worker; more are "
                    "answered 503 at once. Raise it when a whole class shares one address "
                    "(NAT); 0 = no cap ($HARNESS_MAX_CONNECTIONS_PER_IP).")
-def serve(home, database_url, host, port, workers, log_level, header_timeout,
+def serve(harness, host, port, workers, log_level, header_timeout,
           max_connections_per_ip):
     """Run the scoring server: the JSON API under /api, the pages, OpenAPI at /docs.
 
@@ -73,7 +60,6 @@ def serve(home, database_url, host, port, workers, log_level, header_timeout,
     from ..server.protocol import guarded_protocol
 
     http = guarded_protocol(header_timeout, max_connections_per_ip)
-    harness = open_harness(home, database_url)
     # built once here, so N workers never race to create the schema
     slugs = [c["slug"] for c in harness.list_competitions()]
     os.environ["HARNESS_HOME"] = str(harness.home)
@@ -121,7 +107,7 @@ def _run_workers(uvicorn, host, port, workers, log_level, http) -> None:
         pass
 
 
-@main.group()
+@click.group()
 def team():
     """Teams: the course roster (they belong to the server, not to one competition).
 
@@ -136,10 +122,9 @@ def team():
 @team.command("add")
 @click.argument("name")
 @click.option("--member", "members", multiple=True, help="A member's name (repeatable).")
-@home_option
-@database_option
+@with_service
 @format_option()
-def team_add(name, members, home, database_url, fmt):
+def team_add(name, members, harness, fmt):
     """Add a team and print its token, once (only a hash is stored).
 
     \b
@@ -147,21 +132,21 @@ def team_add(name, members, home, database_url, fmt):
       harness team add "Team Rocket" --member ana --member bo
       harness team add solo --format json      # {"team": "solo", "token": "..."}
     """
-    added, token = open_harness(home, database_url).add_team(name, members)
-    if fmt == "table":
+    added, token = harness.add_team(name, members)
+
+    def show():
         click.echo(f"added team {added['name']!r}; its token (shown only now, hand it over):")
         click.echo(token)
-    else:
-        emit({"team": added["name"], "token": token}, fmt, [("team", "team"), ("token", "token")])
+
+    emit({"team": added["name"], "token": token}, fmt, show=show)
 
 
 @team.command("import")
 @click.argument("roster", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Where to write the tokens CSV (default: next to the roster).")
-@home_option
-@database_option
-def team_import(roster, output, home, database_url):
+@with_service
+def team_import(roster, output, harness):
     """Add the teams of a roster CSV (columns team,member) and write their tokens.
 
     Each team gets one token; the tokens CSV (team,token) is written next to the
@@ -172,7 +157,7 @@ def team_import(roster, output, home, database_url):
       printf 'team,member\\nrocket,ana\\nrocket,bo\\nowls,cy\\n' > roster.csv
       harness team import roster.csv          # prints where the tokens CSV went
     """
-    out = open_harness(home, database_url).import_roster(Path(roster), output and Path(output))
+    out = harness.import_roster(Path(roster), output and Path(output))
     with open(out, newline="") as f:
         count = sum(1 for _ in csv.DictReader(f))
     click.echo(f"imported {count} team(s); tokens written to {out}: mail each team its own "
@@ -180,17 +165,16 @@ def team_import(roster, output, home, database_url):
 
 
 @team.command("list")
-@home_option
-@database_option
+@with_service
 @format_option()
-def team_list(home, database_url, fmt):
+def team_list(harness, fmt):
     """List the teams and their members (never their tokens).
 
     \b
     Example:
       harness team list --format csv
     """
-    teams = open_harness(home, database_url).list_teams()
+    teams = harness.list_teams()
     emit(teams, fmt, [("id", "id"), ("name", "team"), ("members", "members")],
          title="teams")
 
@@ -201,10 +185,9 @@ def team_list(home, database_url, fmt):
 @click.option("-f", "--file", "file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The prediction CSV.")
 @click.option("-m", "--message", default="", help="A note shown with the row.")
-@home_option
-@database_option
+@with_service
 @format_option()
-def team_baseline(slug, name, file, message, home, database_url, fmt):
+def team_baseline(slug, name, file, message, harness, fmt):
     """Add a prediction CSV as a named baseline row (on both boards, marked; not a team).
 
     It is scored like any upload but has no limits and no grade.
@@ -213,33 +196,17 @@ def team_baseline(slug, name, file, message, home, database_url, fmt):
     Example:
       harness team baseline digits "logistic regression" -f submissions/digits/logreg.csv
     """
-    row = open_harness(home, database_url).add_baseline(slug, name, Path(file).read_bytes(),
-                                                       message)
-    emit(row, fmt, _SUBMISSION_COLUMNS, submission_rows([row]),
+    row = harness.add_baseline(slug, name, Path(file).read_bytes(), message)
+    emit(row, fmt, SUBMISSION_COLUMNS, submission_rows([row]),
          title=f"{slug}: baseline {name!r} added")
 
 
-_SUBMISSION_COLUMNS = [("id", "id"), ("team", "team"), ("submitted_at", "submitted (UTC)"),
-                       ("public_score", "public"), ("private_score", "private"),
-                       ("selected", "selected"), ("message", "message")]
-
-
-def submission_rows(rows: list[dict]) -> list[dict]:
-    """Rows for a table: a refused file says why in place of its message; late ones say so."""
-    def refused(error):         # the whole reason is in --format json/csv
-        return "refused: " + (error if len(error) <= 70 else error[:69] + "…")
-
-    return [{**r, "message": (refused(r["error"]) if r.get("error") else r.get("message")
-                              or "") + (" (late)" if r.get("late") else "")} for r in rows]
-
-
 def _state_command(name, verb, help_text, example):
-    @main.command(name, help=f"{help_text}\n\n\b\nExample:\n  {example}")
+    @click.command(name, help=f"{help_text}\n\n\b\nExample:\n  {example}")
     @click.argument("slug")
-    @home_option
-    @database_option
-    def command(slug, home, database_url):
-        getattr(open_harness(home, database_url), name)(slug)
+    @with_service
+    def command(slug, harness):
+        getattr(harness, name)(slug)
         click.echo(f"{slug}: {verb}")
 
     return command
@@ -258,12 +225,11 @@ reveal = _state_command(
     "harness reveal digits")
 
 
-@main.command()
+@click.command()
 @click.argument("slug")
-@home_option
-@database_option
+@with_service
 @format_option()
-def rescore(slug, home, database_url, fmt):
+def rescore(slug, harness, fmt):
     """Score every submission again against the current answer key (after a fix).
 
     Old scores are kept in the history; the boards use the new ones.
@@ -272,9 +238,6 @@ def rescore(slug, home, database_url, fmt):
     Example:
       harness rescore digits
     """
-    result = open_harness(home, database_url).rescore(slug)
-    if fmt == "table":
-        click.echo(f"{slug}: rescored {result['rescored']} submission(s), "
-                   f"{result['changed']} changed")
-    else:
-        emit(result, fmt, [("rescored", "rescored"), ("changed", "changed")])
+    result = harness.rescore(slug)
+    emit(result, fmt, show=lambda: click.echo(f"{slug}: rescored {result['rescored']} "
+                                              f"submission(s), {result['changed']} changed"))

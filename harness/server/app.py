@@ -13,12 +13,19 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from .. import __version__
-from . import api, limits
+from . import api, deps, limits
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+DESCRIPTION = (
+    "Kaggle-style competitions for teaching machine learning. Send `Authorization: Bearer "
+    "TOKEN` (from your teacher); the public leaderboard needs no token. Every refusal is "
+    "`{\"detail\": \"...\"}` saying what was wrong and how to fix it (a 422 lists the "
+    "problems instead). Any request may also be answered 503 (with `Retry-After`) by the "
+    "connection guard in front of the app, when one client address holds too many "
+    "connections at once.")
 
 
-def create_app(harness, *, throttle: api.FailureThrottle | None = None) -> FastAPI:
+def create_app(harness, *, throttle: deps.FailureThrottle | None = None) -> FastAPI:
     """The server's app: the JSON API under /api, OpenAPI at /docs, and the web pages.
 
     Parameters
@@ -33,11 +40,9 @@ def create_app(harness, *, throttle: api.FailureThrottle | None = None) -> FastA
     fastapi.FastAPI
     """
     app = FastAPI(title="harness", version=__version__,
-                  description="Kaggle-style competitions for teaching machine learning. "
-                              "Send `Authorization: Bearer TOKEN` (from your teacher); the "
-                              "public leaderboard needs no token.")
+                  description=DESCRIPTION)
     app.state.harness = harness
-    app.state.throttle = throttle or api.FailureThrottle()
+    app.state.throttle = throttle or deps.FailureThrottle()
     api.install(app)
     routers, uploads = [api.router], {api.submit}
     try:

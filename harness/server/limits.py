@@ -2,7 +2,7 @@
 
 :class:`BodySizeLimit` is a pure ASGI middleware. Each request gets a cap from its route
 (small for the JSON API and the page forms, large for the two upload routes, whose exact
-per-competition cap is checked by :func:`harness.server.api._read_form` after the token);
+per-competition cap is checked by :func:`harness.server.uploads.read_upload` after the token);
 a declared ``Content-Length`` over the cap is answered 413 before the app runs, and the
 bytes of a body are counted while they stream in (a chunked body has no length), so no
 route ever holds more than its cap in memory. The connection limits (a header timeout,

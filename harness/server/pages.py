@@ -34,7 +34,9 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import AuthError, ForbiddenError, HarnessError, NotFoundError, http_status
 from ..home import RELEASED_FILES
 from ..shakeup import compute_shakeup, shakeup_plot
-from ..spec import SLUG_RE
+from .deps import get_harness as _harness
+from .deps import valid_slug as _slug
+from .uploads import read_upload
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 TOKEN_COOKIE = "harness_token"
@@ -92,10 +94,6 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 
 # ---------------------------------------------------------------- session and CSRF
-
-
-def _harness(request: Request):
-    return request.app.state.harness
 
 
 def _token(request: Request) -> str:
@@ -156,12 +154,6 @@ def _render(request: Request, name: str, context: dict, status_code: int = 200) 
 
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def _slug(slug: str) -> str:
-    if not SLUG_RE.fullmatch(slug):      # fullmatch: `$` would let "digits\n" through
-        raise NotFoundError(f"no competition {slug!r}")
-    return slug
 
 
 # ---------------------------------------------------------------- what the pages show
@@ -371,17 +363,16 @@ async def _attempt(request: Request, slug: str, error_field: str, work):
 @router.post("/competitions/{slug}/submit", name="submit")
 async def submit(request: Request, slug: str, csrf: str = ""):
     # the CSRF token rides in the form's action URL, so it is checked before the
-    # (possibly large) body is read; the body is read with the API's size cap
-    from .api import _read_form
-
+    # (possibly large) body is read; the body is read with the competition's size cap
     _check_csrf(request, csrf)
     h = _harness(request)
     team = await _require_team(request)
     prepared = await run_in_threadpool(h.prepared, _slug(slug))
 
     async def upload():
-        filename, data, message = await _read_form(request, prepared.spec.rules.max_upload_bytes)
-        return await run_in_threadpool(h.submit, slug, team, data, message, filename)
+        sent = await read_upload(request, prepared.spec.rules.max_upload_bytes)
+        return await run_in_threadpool(h.submit, slug, team, sent.data, sent.message,
+                                       sent.filename)
 
     result, problem = await _attempt(request, slug, "upload_error", upload)
     if problem is not None:

@@ -15,13 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 from ..errors import HarnessError
 from ..home import private_dir, private_file
-from .models import SCHEMA_VERSION, Base, SchemaVersion
+from . import migrate
 
 BUSY_TIMEOUT_S = 30
 
@@ -97,32 +97,10 @@ class Database:
 
     def _init_schema(self) -> None:
         with self.engine.connect() as probe:
-            if self._version(probe) == SCHEMA_VERSION:
+            if migrate.is_current(probe):
                 return
         with self._writer.begin() as conn:
-            if not self.is_sqlite:
-                # several server processes may start at once: one creates, the others wait
-                conn.execute(text("SELECT pg_advisory_xact_lock(74656)"))
-            Base.metadata.create_all(conn)
-            found = self._version(conn)
-            if found is None:
-                conn.execute(SchemaVersion.__table__.insert().values(id=1,
-                                                                     version=SCHEMA_VERSION))
-            elif found > SCHEMA_VERSION:
-                raise HarnessError(f"the database {self.url_safe} has schema version {found}, "
-                                   f"newer than this harness ({SCHEMA_VERSION}); upgrade harness")
-            elif found < SCHEMA_VERSION:
-                # 1 -> 2 added a table, which create_all above made; later steps that alter
-                # existing tables go here, one `if found < N:` block per version
-                conn.execute(SchemaVersion.__table__.update().values(version=SCHEMA_VERSION))
-
-    @staticmethod
-    def _version(conn) -> int | None:
-        try:
-            return conn.execute(select(SchemaVersion.version)).scalar()
-        except Exception:  # noqa: BLE001 - no table yet (the error type differs per driver)
-            conn.rollback()
-            return None
+            migrate.upgrade(conn, self.url_safe)
 
     @property
     def url_safe(self) -> str:

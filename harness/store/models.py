@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# 1: the first release; 2: adds `audit` (migration: create the new table)
-SCHEMA_VERSION = 2
+# 1: the first release; 2: adds `audit`; 3: standings.top_entries as JSON. Each has its
+# Alembic migration in migrations/versions, which also sets this number in the database.
+SCHEMA_VERSION = 3
 
 
 class Base(DeclarativeBase):
@@ -163,7 +164,7 @@ class StandingRow(Base):
     best_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     entries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     last_submission: Mapped[datetime] = mapped_column(DateTime, nullable=False)
-    top_entries: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    top_entries: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     top_size: Mapped[int] = mapped_column(Integer, nullable=False)
 
 

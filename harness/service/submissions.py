@@ -1,0 +1,465 @@
+"""Submissions: uploads and baselines scored, limited, archived and listed.
+
+An upload is scored outside any transaction; its quota, its row, its archived file
+(fsynced before the commit) and its standing then go in one write transaction, so a
+failure anywhere counts nothing and leaves no file. Limits are enforced inside that
+transaction, never in Python memory, so they hold across threads and processes.
+The Ladder's per-row public losses are cached here (:class:`Ladder`), beside the
+only code that uses them.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import and_, delete, select, update
+
+from .. import rules
+from ..errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, StorageError,
+                      SubmissionError, TooLargeError)
+from ..home import private_dir, private_file, temp_path
+from ..ladder import ladder_update
+from ..scoring import AnswerKey, Score, score
+from ..store import QuotaRow, SelectionRow, SubmissionRow, TeamRow, to_store_time
+from ..store.queries import competition_state, insert_ignore
+from .boards import Boards, entry_of
+from .competitions import Competition, Competitions
+from .context import ServiceContext, clean_name, now_utc, record_audit, storable
+from .teams import Team, Teams
+
+ROW_LOSS_CACHE = 256              # per-row public losses kept for the parameter-free Ladder
+# Refused files cost a parse and a row each; a script sending bad files must not fill the
+# store or slow the class. A team gets [rules] refusal_limit refusals per REFUSAL_WINDOW
+# (then 429 until the oldest of them leaves the window) and keeps its newest STORED_REFUSALS.
+REFUSAL_WINDOW = 600.0            # seconds
+STORED_REFUSALS = 50
+submissions_table = SubmissionRow.__table__
+quotas_table = QuotaRow.__table__
+
+
+class Submissions:
+    """Every team upload and teacher baseline of one database.
+
+    Parameters
+    ----------
+    context : ServiceContext
+        The home (uploads are archived under ``uploads/``) and the database.
+    competitions, teams, boards : Competitions, Teams, Boards
+        The other parts: a scored upload updates its entrant's standing.
+    """
+
+    def __init__(self, context: ServiceContext, competitions: Competitions, teams: Teams,
+                 boards: Boards):
+        self.context = context
+        self.competitions = competitions
+        self.teams = teams
+        self.boards = boards
+        self.ladder = Ladder(context)
+
+    def submit(self, slug: str, team: Team, data: bytes, message: str = "",
+               filename: str = "submission.csv", now: datetime | None = None) -> dict:
+        """Score an upload and record it; returns the submission and ``remaining_today``.
+
+        Raises
+        ------
+        NotFoundError
+            Unknown competition or team.
+        ForbiddenError
+            Closed or past the deadline, before the reveal.
+        TooLargeError
+            Over ``max_upload_mb``.
+        SubmissionError
+            The file cannot be scored (recorded as an error; counts against no limit).
+        LimitError
+            The daily or total limit is reached, or too many files were refused lately.
+        """
+        comp = self.competitions.get(slug)
+        r = comp.spec.rules
+        now = now_utc(now)
+        if len(data) > r.max_upload_bytes:
+            raise TooLargeError(f"the file is {len(data) / 2**20:.1f} MB; {slug!r} accepts at "
+                                f"most {r.max_upload_mb:g} MB")
+        day = rules.day_key(now, r.reset_timezone)
+        with self.context.database.read() as s:
+            team_id, team_name = self.teams.identify(s, team)
+            late = rules.submission_window(competition_state(s, comp.id), r.deadline, now, slug)
+            # refuse early when the limit is already used up (the binding check is below)
+            used = dict(s.execute(select(QuotaRow.period, QuotaRow.used).where(
+                QuotaRow.team_id == team_id, QuotaRow.competition_id == comp.id,
+                QuotaRow.period.in_([day, "total"]))).all())
+            self._check_refusals(s, comp, team_id, now)
+        self._check_limits(comp, team_name, used.get(day, 0), used.get("total", 0), now)
+        key = self.competitions.answer_key(slug)
+        try:
+            result = score(data, key)
+        except SubmissionError as exc:
+            self._record_error(comp, team_id, filename, message, now, day, str(exc))
+            raise
+        with self._archiving() as (s, archived):
+            state = competition_state(s, comp.id)
+            if rules.submission_window(state, r.deadline, now, slug) != late:
+                raise ForbiddenError(f"competition {slug!r} changed state during the upload; "
+                                     "try again")
+            used_today = self._take_quota(s, comp, team_id, team_name, day, now)
+            row = self._insert_scored(s, archived, comp, key, result, data, team_id=team_id,
+                                      baseline_name=None, filename=filename, message=message,
+                                      now=now, day=day, late=late)
+            out = self._as_dict(row, team_name, comp, private=state == rules.REVEALED)
+        out["remaining_today"] = (max(r.daily_limit - used_today, 0) if r.daily_limit
+                                  else None)
+        return out
+
+    def add_baseline(self, slug: str, name: str, data: bytes, message: str = "") -> dict:
+        """Score a teacher's prediction file as a marked baseline row (no limits, not a team)."""
+        comp = self.competitions.get(slug)
+        name = clean_name(name, "baseline name")
+        key = self.competitions.answer_key(slug)
+        result = score(data, key)
+        now = now_utc()
+        with self._archiving() as (s, archived):
+            row = self._insert_scored(s, archived, comp, key, result, data, team_id=None,
+                                      baseline_name=name, filename=f"{name}.csv",
+                                      message=message, now=now, day=None, late=False)
+            record_audit(s, "baseline add", slug, f"{name} (submission {row.id})")
+            return self._as_dict(row, name, comp, private=True)
+
+    def submissions_page(self, slug: str, team: Team, *, limit: int | None = None,
+                         offset: int = 0) -> tuple[list[dict], int]:
+        """One page of the team's own submissions, newest first, and how many there are.
+
+        Private scores only after the reveal. The whole list is read (the ``final``
+        flags need every scored one); it is bounded by the limits, and the refusals by
+        STORED_REFUSALS.
+        """
+        comp = self.competitions.get(slug)
+        with self.context.database.read() as s:
+            team_id, team_name = self.teams.identify(s, team)
+            revealed = competition_state(s, comp.id) == rules.REVEALED
+            rows = list(s.scalars(select(SubmissionRow).where(
+                SubmissionRow.competition_id == comp.id, SubmissionRow.team_id == team_id)
+                .order_by(SubmissionRow.submitted_at.desc(), SubmissionRow.id.desc())))
+            selected = set(s.scalars(select(SelectionRow.submission_id).where(
+                SelectionRow.competition_id == comp.id, SelectionRow.team_id == team_id)))
+        final = _final_ids(comp, [[entry_of(r, team_name, r.id in selected) for r in rows]])
+        page = rows[offset:None if limit is None else offset + limit]
+        return [self._as_dict(r, team_name, comp, private=revealed, selected=r.id in selected,
+                              final=r.id in final) for r in page], len(rows)
+
+    def all_submissions(self, slug: str) -> list[dict]:
+        """Every submission of every team and baseline, oldest first (teacher view).
+
+        Adds ``public_score_full`` and ``private_score_full`` (full precision) and the
+        ``team_id``; private scores are included whatever the state.
+        """
+        comp = self.competitions.get(slug)
+        with self.context.database.read() as s:
+            rows = s.execute(select(SubmissionRow, TeamRow.name).outerjoin(
+                TeamRow, TeamRow.id == SubmissionRow.team_id).where(
+                SubmissionRow.competition_id == comp.id).order_by(SubmissionRow.id)).all()
+            selected = set(s.scalars(select(SelectionRow.submission_id).where(
+                SelectionRow.competition_id == comp.id)))
+        by_entrant: dict = {}
+        for row, name in rows:
+            by_entrant.setdefault((row.team_id, row.baseline_name), []).append(
+                entry_of(row, name or row.baseline_name, row.id in selected))
+        final = _final_ids(comp, by_entrant.values())
+        out = []
+        for row, name in rows:
+            d = self._as_dict(row, name or row.baseline_name, comp, private=True,
+                              selected=row.id in selected, final=row.id in final)
+            d.update(team_id=row.team_id, public_score_full=row.public_score,
+                     private_score_full=row.private_score, error=row.error)
+            out.append(d)
+        return out
+
+    def select(self, slug: str, team: Team, submission_ids: list[int]) -> list[dict]:
+        """Replace the team's final selection; returns the selected submissions.
+
+        At most ``final_selections`` of the team's own scored, on-time submissions;
+        an empty list clears it (the private board then fills from the best public).
+        """
+        comp = self.competitions.get(slug)
+        limit = comp.spec.rules.final_selections
+        ids = list(dict.fromkeys(int(i) for i in submission_ids))
+        if len(ids) > limit:
+            raise HarnessError(f"{len(ids)} submissions selected; {slug!r} allows at most "
+                               f"{limit} final selections")
+        with self.context.database.write() as s:
+            team_id, team_name = self.teams.identify(s, team)
+            if competition_state(s, comp.id) == rules.REVEALED:
+                raise ForbiddenError(f"{slug!r} is revealed; the final selection is fixed")
+            rows = {r.id: r for r in s.scalars(select(SubmissionRow).where(
+                # ids past the id column's 32-bit range are nobody's (PostgreSQL's integer
+                # cannot even compare them)
+                SubmissionRow.id.in_([i for i in ids if 0 < i < 2**31]),
+                SubmissionRow.competition_id == comp.id,
+                SubmissionRow.team_id == team_id))}
+            for i in ids:
+                row = rows.get(i)
+                if row is None:
+                    raise NotFoundError(f"submission {i} is not one of team {team_name!r}'s "
+                                        f"submissions to {slug!r}")
+                if row.status != "scored" or row.late:
+                    raise HarnessError(f"submission {i} cannot be selected: only scored, "
+                                       "on-time submissions count on the private board")
+            s.execute(delete(SelectionRow).where(SelectionRow.competition_id == comp.id,
+                                                 SelectionRow.team_id == team_id))
+            for i in ids:
+                s.add(SelectionRow(competition_id=comp.id, team_id=team_id, submission_id=i))
+        return [d for d in self.submissions_page(slug, team)[0] if d["selected"]]
+
+    def _check_refusals(self, s, comp: Competition, team_id: int, now: datetime) -> None:
+        """Refuse (429) a team that sent ``[rules] refusal_limit`` refused files in the last
+        REFUSAL_WINDOW seconds, before its next file is even parsed."""
+        allowed = comp.spec.rules.refusal_limit
+        if not allowed:
+            return
+        since = to_store_time(now) - timedelta(seconds=REFUSAL_WINDOW)
+        submission = submissions_table.c
+        recent = list(s.scalars(select(submission.submitted_at).where(
+            submission.competition_id == comp.id, submission.team_id == team_id,
+            submission.status == "error", submission.path.is_(None),
+            submission.submitted_at >= since).order_by(submission.submitted_at.desc())
+            .limit(allowed)))
+        # only the newest STORED_REFUSALS are kept, so a larger limit counts at most those
+        if len(recent) < min(allowed, STORED_REFUSALS):
+            return
+        wait = (rules.as_utc(recent[-1]) - rules.as_utc(since)).total_seconds()
+        wait = max(int(wait) + 1, 1)
+        raise LimitError(f"{len(recent)} files were refused in the last "
+                         f"{REFUSAL_WINDOW / 60:g} minutes; check your file against "
+                         f"sample_submission.csv (same columns, one row per test id) and try "
+                         f"again in {wait} s", retry_after=wait)
+
+    @staticmethod
+    def _check_limits(comp: Competition, team_name: str, used_today: int, used_total: int,
+                      now: datetime) -> None:
+        r = comp.spec.rules
+        if r.total_limit and used_total >= r.total_limit:
+            raise LimitError(f"team {team_name!r} has used all {r.total_limit} submissions "
+                             f"{comp.slug!r} allows in total")
+        if r.daily_limit and used_today >= r.daily_limit:
+            reset = rules.next_reset(now, r.reset_timezone)
+            raise LimitError(f"team {team_name!r} reached today's limit of {r.daily_limit} "
+                             f"scored submissions to {comp.slug!r}; it resets at "
+                             f"{reset.isoformat()} (midnight {r.reset_timezone})",
+                             retry_after=max(int((reset - now).total_seconds()) + 1, 1))
+
+    def _take_quota(self, s, comp: Competition, team_id: int, team_name: str, day: str,
+                    now: datetime) -> int:
+        """Count one scored submission against the limits, in the caller's transaction.
+
+        The conditional UPDATE locks the team's quota row until commit, so concurrent
+        uploads of one team (threads or processes) queue here and can never pass the
+        limit. The daily row is updated even without a limit: it also serialises the
+        team's Ladder. Returns the number used today, this one included.
+        """
+        r = comp.spec.rules
+        quota = quotas_table.c
+        for period, limit in (("total", r.total_limit), (day, r.daily_limit)):
+            if period == "total" and not limit:
+                continue
+            insert_ignore(s, quotas_table, {"team_id": team_id, "competition_id": comp.id,
+                                            "period": period, "used": 0},
+                          ["team_id", "competition_id", "period"])
+            cond = and_(quota.team_id == team_id, quota.competition_id == comp.id,
+                        quota.period == period)
+            if limit:
+                cond = and_(cond, quota.used < limit)
+            if s.execute(update(quotas_table).where(cond)
+                         .values(used=quota.used + 1)).rowcount != 1:
+                # the whole transaction rolls back: nothing of this upload is counted
+                self._check_limits(comp, team_name, limit if period == day else 0,
+                                   limit if period == "total" else 0, now)
+        return s.scalar(select(quota.used).where(quota.team_id == team_id,
+                                                 quota.competition_id == comp.id,
+                                                 quota.period == day))
+
+    @contextmanager
+    def _archiving(self):
+        """A write transaction plus the files archived in it, removed if it fails."""
+        archived: list[Path] = []
+        try:
+            with self.context.database.write() as s:
+                yield s, archived
+        except BaseException:
+            for path in archived:
+                path.unlink(missing_ok=True)
+            raise
+
+    def _insert_scored(self, s, archived: list[Path], comp: Competition, key: AnswerKey,
+                       result: Score, data: bytes, *, team_id, baseline_name, filename,
+                       message, now, day, late) -> SubmissionRow:
+        """Insert a scored submission, archive its file, and set its shown score."""
+        shown, moved = comp.rounded(result.public), False
+        if comp.spec.rules.leaderboard == "ladder" and not late:
+            shown, moved = self.ladder.step(s, comp, key, result, team_id, baseline_name)
+        row = SubmissionRow(
+            competition_id=comp.id, team_id=team_id, baseline_name=baseline_name,
+            filename=storable(filename, 300), message=storable(message, 2000),
+            submitted_at=to_store_time(now), day=day, status="scored",
+            public_score=result.public, private_score=result.private, shown=shown,
+            ladder_updated=moved, late=late, baseline=baseline_name is not None)
+        s.add(row)
+        s.flush()
+        rel = Path("uploads") / comp.slug / f"{row.id}.csv"
+        # written before the commit, so every committed row has its file; the caller's
+        # _archiving() removes it again if the transaction does not commit
+        try:
+            _write_atomic(self.context.home / rel, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # the transaction rolls back: no row, no quota used
+            raise StorageError(f"the server's upload folder is full ({exc.strerror}), so "
+                               "the file was not stored and not counted; try again later "
+                               "(teacher: free disk space for the home's uploads/ folder)"
+                               ) from None
+        archived.append(self.context.home / rel)
+        row.path = rel.as_posix()
+        if not late:
+            self.boards.update_standing(s, comp, row)
+        if moved and not comp.spec.rules.ladder_step:
+            self.ladder.remember(comp, key, row.id, result.public_row_loss(key))
+        return row
+
+    def _record_error(self, comp, team_id, filename, message, now, day, error) -> None:
+        """Keep a refused upload in the team's list (status error); it counts against nothing.
+
+        Only the team's newest STORED_REFUSALS refusals are kept: the older ones go in the
+        same transaction, so a script cannot grow the store (scored rows are never removed).
+        """
+        with self.context.database.write() as s:
+            s.add(SubmissionRow(competition_id=comp.id, team_id=team_id, baseline_name=None,
+                                filename=storable(filename, 300),
+                                message=storable(message, 2000),
+                                submitted_at=to_store_time(now), day=day, status="error",
+                                error=storable(error, 2000), late=False,
+                                baseline=False))
+            s.flush()
+            # refused at upload: no archived file (a rescore may also turn a stored file
+            # into an error; that one keeps its row, its file and its history)
+            submission = submissions_table.c
+            mine = and_(submission.competition_id == comp.id, submission.team_id == team_id,
+                        submission.status == "error", submission.path.is_(None))
+            keep = select(submission.id).where(mine).order_by(submission.id.desc()).limit(
+                STORED_REFUSALS)
+            # a derived table: MySQL-style engines refuse LIMIT inside IN, and it reads alike
+            s.execute(delete(submissions_table).where(
+                mine, submission.id.not_in(select(keep.subquery().c.id))))
+
+    @staticmethod
+    def _as_dict(row: SubmissionRow, team_name: str, comp: Competition, *, private: bool,
+                 selected: bool = False, final: bool = False) -> dict:
+        """A submission as callers see it: the public score as shown, private only if allowed."""
+        scored = row.status == "scored"
+        public = None
+        if scored:
+            public = row.shown if (row.shown is not None and not row.late) else \
+                comp.rounded(row.public_score)
+        return {"id": row.id, "team": team_name, "message": row.message,
+                "filename": row.filename,
+                "submitted_at": rules.iso_utc(row.submitted_at), "status": row.status,
+                "error": row.error if not scored else None,
+                "public_score": public,
+                "private_score": (comp.rounded(row.private_score)
+                                  if private and scored else None),
+                "selected": selected, "final": final, "late": bool(row.late),
+                "baseline": bool(row.baseline)}
+
+
+class Ladder:
+    """The Ladder's shown score for a new upload, and the per-row public losses the
+    parameter-free Ladder compares (cached: the newest ROW_LOSS_CACHE submissions).
+
+    An entry holds the answer key it was computed with: when the key is reloaded (a
+    rescore, an answer-key fix seen from another process) the old entries no longer
+    count, so nobody has to clear this cache.
+    """
+
+    def __init__(self, context: ServiceContext):
+        self.context = context
+        self._lock = threading.Lock()
+        self._row_losses: OrderedDict = OrderedDict()   # (slug, id) -> (key, losses)
+
+    def step(self, s, comp: Competition, key: AnswerKey, result: Score, team_id,
+             baseline_name) -> tuple[float, bool]:
+        """The entrant's Ladder after this submission: (shown score, whether it moved)."""
+        spec = comp.spec
+        submission = submissions_table.c
+        who = (submission.team_id == team_id) if team_id is not None else \
+            (submission.baseline_name == baseline_name)
+        prev = s.execute(select(submission.id, submission.shown, submission.path).where(
+            submission.competition_id == comp.id, who, submission.status == "scored",
+            submission.late.is_(False), submission.ladder_updated.is_(True))
+            .order_by(submission.submitted_at.desc(), submission.id.desc()).limit(1)).first()
+        step = spec.rules.ladder_step
+        new_rows = best_rows = None
+        if not step:
+            new_rows = result.public_row_loss(key)
+            if prev is not None:
+                best_rows = self._row_loss(comp, key, prev.id, prev.path)
+        d = ladder_update(prev.shown if prev else None, result.public,
+                          greater_is_better=spec.metric.greater_is_better, step=step,
+                          new_rows=new_rows, best_rows=best_rows)
+        return d.shown, d.updated
+
+    def _row_loss(self, comp: Competition, key: AnswerKey, submission_id: int,
+                  path: str | None) -> np.ndarray | None:
+        """Per-row public losses of an archived submission (cached; else scored again)."""
+        cache_key = (comp.slug, submission_id)
+        with self._lock:
+            entry = self._row_losses.get(cache_key)
+            if entry is not None and entry[0] is key:
+                self._row_losses.move_to_end(cache_key)
+                return entry[1]
+        if path is None:
+            return None
+        try:
+            losses = score(self.context.home / path, key).public_row_loss(key)
+        except (OSError, SubmissionError):
+            return None          # archive lost: the Ladder then takes the new score as shown
+        self.remember(comp, key, submission_id, losses)
+        return losses
+
+    def remember(self, comp: Competition, key: AnswerKey, submission_id: int, losses) -> None:
+        """Keep a submission's per-row public losses under ``key`` (the oldest go first)."""
+        with self._lock:
+            self._row_losses[(comp.slug, submission_id)] = (key, losses)
+            while len(self._row_losses) > ROW_LOSS_CACHE:
+                self._row_losses.popitem(last=False)
+
+
+def _final_ids(comp: Competition, entrants) -> set[int]:
+    """The ids that count on the private board (selected, or filled from the best public),
+    over each entrant's list of entries."""
+    spec = comp.spec
+    return {e.id for entries in entrants for e in rules.final_selection(
+        entries, final_selections=spec.rules.final_selections,
+        greater_is_better=spec.metric.greater_is_better, decimals=spec.scoring.public_decimals)}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file and a rename (never half a file).
+
+    Folders it creates are 0700 and the file 0600: a team's predictions are private.
+    A crash leaves ``.NAME.PID.TID.tmp`` behind, which `harness doctor --fix` removes.
+    """
+    private_dir(path.parent)
+    tmp = temp_path(path)
+    try:
+        with os.fdopen(private_file(tmp), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())          # on disk before the row that points to it commits
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)      # a full disk must not keep half a file
+        raise

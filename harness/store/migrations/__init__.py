@@ -1,0 +1,2 @@
+"""The store's schema history as Alembic migrations (``versions/``), applied by
+:func:`harness.store.migrate.upgrade` when a database is opened."""
