@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-CORE = ["spec", "metrics", "datasets", "splits", "home", "scoring", "ladder", "rules", "grading",
-        "shakeup"]
+CORE = ["spec", "metrics", "datasets", "plugins", "splits", "home", "scoring", "ladder", "rules",
+        "grading", "csvsafe", "shakeup"]
 HEAVY = ["fastapi", "starlette", "uvicorn", "sqlalchemy", "torch", "httpx"]
 
 
@@ -59,3 +59,48 @@ def test_torch_only_in_the_labs_that_train_networks():
            if module.split(".")[0] == "torch" or ".".join(module.split(".")[:3]) in torch_labs}
     assert not bad, ("torch-free lab code imports torch or a lab that trains networks: "
                      f"{sorted(bad)}")
+
+
+# Who may import whom, by layer (bottom to top). A module may import its own layer and the
+# layers below; "store" only from the service and the operations tools.
+LAYERS = {
+    "core": ["errors", "spec", "metrics", "datasets", "plugins", "splits", "home", "scoring",
+             "ladder", "rules", "grading", "shakeup", "csvsafe", "uncertainty", "team_chart"],
+    "store": ["store"],
+    "service": ["service"],
+    "boundary": ["schemas"],
+    "front": ["server", "client"],
+}
+ORDER = ["core", "store", "service", "boundary", "front"]
+STORE_USERS = {"service", "operations"}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "harness" or len(parts) < 2:
+        return None
+    return next((layer for layer, names in LAYERS.items() if parts[1] in names), None)
+
+
+def test_each_layer_imports_only_the_layers_below():
+    from pathlib import Path
+
+    import harness
+
+    root = Path(harness.__file__).parent
+    bad = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        module = "harness." + ".".join(rel.with_suffix("").parts)
+        package = module if path.stem == "__init__" else module.rsplit(".", 1)[0]
+        mine = _layer(module)
+        for imported in _imports(path, package):
+            theirs = _layer(imported)
+            if theirs == "store" and rel.with_suffix("").parts[0] not in STORE_USERS | {"store"}:
+                bad.append(f"{rel}: {imported} (the store is the service's)")
+            elif mine and theirs and ORDER.index(theirs) > ORDER.index(mine):
+                bad.append(f"{rel} ({mine}): {imported} ({theirs})")
+            elif mine in ("core", "store", "service") and imported.split(".")[:2] in (
+                    ["harness", "cli"], ["harness", "server"], ["harness", "client"]):
+                bad.append(f"{rel} ({mine}): {imported} (a front end)")
+    assert not bad, "imports against the layering:\n" + "\n".join(sorted(bad))
