@@ -4,10 +4,14 @@ One fresh database and one `harness serve` (2 workers) per backend, SQLite and P
 holding two competitions:
 
 1. Board (`board`): 1,000 teams and 50,000 submissions, filled in bulk before the server
-   starts (teams through the service's roster import, submissions in one transaction of
-   the store's models, then the service's rescore rebuilds the standings the board reads).
-   The public and the private board are timed in process (Harness.leaderboard) before the
-   server starts and over HTTP after the burst (target: under 50 ms).
+   starts (teams through the service's roster import, submissions and their bootstrap
+   replicates in one transaction of the store's models, then the service's rescore
+   rebuilds the standings the board reads). The public and the private board, with their
+   intervals and tie test (harness.uncertainty), are timed in process
+   (Harness.leaderboard) before the server starts and over HTTP after the burst (target:
+   under 50 ms). In process also: the board right after an upload changed an entry (the
+   tie test runs again, on replicates cached but the new one's) and a process's first
+   board (every entry's replicates read from the database).
 2. Burst (`bench`): 500 more teams each upload a 10,000-row prediction file, 32
    concurrent clients on loopback: throughput, p50/p99 latency, failures (targets: none,
    p99 under 1 s on 2 cores).
@@ -31,9 +35,12 @@ import httpx
 import numpy as np
 from sqlalchemy import insert, select, text
 
+from harness import uncertainty
 from harness.home import load_prepared
+from harness.scoring import AnswerKey
 from harness.service import Harness
 from harness.store import CompetitionRow, Database, SelectionRow, SubmissionRow, TeamRow, utcnow
+from harness.store.models import ReplicateRow
 
 from . import load
 
@@ -81,6 +88,8 @@ def fill_board(home: Path, url: str, teams: int, submissions: int, seed: int = 0
             s.execute(insert(SelectionRow), [
                 {"competition_id": cid, "team_id": team, "submission_id": sid}
                 for team in team_ids[::3].tolist() for sid in latest.get(team, [])[:2]])
+            ids = [sid for sids in latest.values() for sid in sids]
+            s.execute(insert(ReplicateRow), fake_replicates(home, ids, rng))
         if not db.is_sqlite:
             # after a bulk load the planner has no statistics yet; autovacuum gathers them
             # soon after a real class's inserts, so measure the board as it will then be
@@ -95,6 +104,66 @@ def fill_board(home: Path, url: str, teams: int, submissions: int, seed: int = 0
     return {"tokens": tokens, "seconds": {"teams": round(t1 - t0, 2),
                                           "submissions": round(t2 - t1, 2),
                                           "standings": round(t3 - t2, 2)}}
+
+
+def fake_replicates(home: Path, ids: list[int], rng) -> list[dict]:
+    """Replicate rows for bulk-filled submissions (they have no files to score): under the
+    board's real fingerprint, each score plus the spread of an accuracy on its rows."""
+    prepared = load_prepared(home, BOARD)
+    key = AnswerKey.from_prepared(prepared)
+    fp = uncertainty.fingerprint(key.metric.name, prepared.solution_path.read_bytes())
+    out = []
+    for sid in ids:
+        row = {"submission_id": sid, "key": fp}
+        for part, n in (("public", len(key.public_index)), ("private", len(key.private_index))):
+            p = rng.uniform(0.5, 0.95)
+            row[part] = uncertainty.pack(np.concatenate(
+                [[p], p + np.sqrt(p * (1 - p) / n) * rng.standard_normal(uncertainty.BOOTSTRAP)]))
+        out.append(row)
+    return out
+
+
+def upload_file(home: Path, right: float, seed: int) -> bytes:
+    """A prediction file for the board's competition, right on a share of the rows."""
+    key = AnswerKey.from_prepared(load_prepared(home, BOARD))
+    rng = np.random.default_rng(seed)
+    classes = np.unique(key.y)
+    guess = np.where(rng.random(key.n) < right, key.y, rng.choice(classes, key.n))
+    return (f"{key.id_column},{key.target}\n" + "".join(
+        f"{i},{int(g)}\n" for i, g in zip(key.ids, guess))).encode()
+
+
+def after_uploads(h: Harness, home: Path, tokens: list[str], rounds: int) -> dict:
+    """The public board right after an upload changed a team's entry (perfect files, so
+    each one does), median and best over ``rounds`` uploads by different teams."""
+    times = []
+    for r in range(rounds):
+        team = h.authenticate(tokens[-1 - r])
+        h.submit(BOARD, team, upload_file(home, 1.0, r))
+        t = time.perf_counter()
+        board = h.leaderboard(BOARD)
+        times.append(time.perf_counter() - t)
+        if board["tied_with_leader"] is None:
+            raise RuntimeError("the board's tie test found no replicates")
+    return {"median": round(statistics.median(times), 4), "best": round(min(times), 4),
+            "repeats": rounds}
+
+
+def first_board(home: Path, url: str, rounds: int = 3) -> dict:
+    """A process's first public board: a fresh Harness each time (answer key, replicates
+    of every entry read from the database, the tie test run once)."""
+    times = []
+    for _ in range(rounds):
+        h = Harness(home, url)
+        try:
+            h.competitions.answer_key(BOARD)         # loaded at the first upload anyway
+            t = time.perf_counter()
+            h.leaderboard(BOARD)
+            times.append(time.perf_counter() - t)
+        finally:
+            h.close_connections()
+    return {"median": round(statistics.median(times), 4), "best": round(min(times), 4),
+            "repeats": rounds}
 
 
 def timings(call, repeats: int) -> dict:
@@ -124,15 +193,24 @@ class Board:
         self.token = filled["tokens"][0]
         h = Harness(home, url)
         try:
-            rows = len(h.leaderboard(BOARD)["rows"])
+            board = h.leaderboard(BOARD)
+            rows = len(board["rows"])
             if rows != a.board_teams:
                 raise RuntimeError(f"the public board has {rows} rows, expected {a.board_teams}")
+            if board["tied_with_leader"] is None or not all(r["interval"]
+                                                            for r in board["rows"]):
+                raise RuntimeError("the public board came without its intervals or tie test")
+            first = first_board(home, url)
             return {"teams": a.board_teams, "submissions": a.board_submissions,
-                    "fill_s": filled["seconds"], "in_process": {
+                    "fill_s": filled["seconds"],
+                    "tied_with_leader": board["tied_with_leader"], "in_process": {
                         "public": timings(lambda: h.leaderboard(BOARD), a.board_repeats),
                         "private_teacher": timings(
                             lambda: h.leaderboard(BOARD, "private", teacher=True),
-                            a.board_repeats)}}
+                            a.board_repeats),
+                        "public_after_upload": after_uploads(h, home, filled["tokens"],
+                                                             a.board_uploads)},
+                    "first_board_s": first}
         finally:
             h.close_connections()
 
@@ -179,6 +257,8 @@ def main(argv=None):
     parser.add_argument("--board-teams", type=int, default=1000)
     parser.add_argument("--board-submissions", type=int, default=50_000)
     parser.add_argument("--board-repeats", type=int, default=30)
+    parser.add_argument("--board-uploads", type=int, default=10,
+                        help="uploads after which the board is timed (default %(default)s)")
     args = parser.parse_args(argv)
 
     boards = []
@@ -215,6 +295,8 @@ def main(argv=None):
                   "board_teams": args.board_teams,
                   "board_submissions": args.board_submissions,
                   "note": "the board competition shares the burst's database and server; its "
+                          "bulk-filled submissions get synthetic bootstrap replicates (they have "
+                          "no files to score) under the answer key's real fingerprint; its "
                           "HTTP times are taken after the burst, on the idle server; on "
                           "PostgreSQL the bulk-filled board is ANALYZEd first (as autovacuum "
                           "would), SQLite is not (nothing would in a real class)"},

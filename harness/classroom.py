@@ -1,20 +1,26 @@
 """A simulated class: students who are real HTTP clients of a running server.
 
-Each student holds a few candidate models (columns of a shared prediction pool:
-validation and test predictions of baselines trained with different settings)
-and follows a strategy:
+Every team holds its own candidate models (:class:`harness.class_models.Candidates`:
+the same small configuration trained with its own seeds and bootstrap samples, so no
+two teams share a file) and follows a strategy:
 
-- ``public-tuner``: submits every candidate it has and selects the best two by
-  the public board -- the habit the lecture warns against;
-- ``validation``: scores its candidates on validation.csv (students have its
-  labels), submits the best few and selects the best two by validation;
-- ``ensemble``: submits the majority vote of its best candidates by validation;
-- ``prober``: Blum & Hardt's boosting attack from its best model: submits
-  random perturbations, keeps those the public board liked, submits their vote;
+- ``public-tuner``: submits every candidate it has and selects the one the public
+  board liked best -- the habit the lecture warns against;
+- ``validation``: scores its candidates on validation.csv (students have its labels),
+  submits the best few and selects the best by validation;
+- ``ensemble``: submits the majority vote of its best candidates by validation and its
+  best single model, and selects whichever validation prefers;
+- ``prober``: probes the board like the attack lab: starting from its best model by
+  validation, it flips random uncertain rows (where its candidates disagree) to the
+  second opinion and keeps a probe when the public score rises; it climbs the public
+  board by fitting the public rows' noise, which the private rows do not share;
 - ``forgetful``: like ``validation`` but never selects (the board auto-fills).
 
-Everything goes through :class:`harness.client.Client`: tokens, the daily
-limit (429s are counted, not hidden), final selections.
+A strategy is a pure function of the team's models and a ``submit(predictions,
+message)`` callable that returns the board's shown public score (None when the daily
+limit refused it), and it returns which submission to select. The HTTP students pass
+a ``submit`` that uploads through :class:`harness.client.Client`; the re-drawn classes
+of :mod:`harness.redraw` pass one that scores in numpy, so both run the same decisions.
 """
 
 from __future__ import annotations
@@ -22,11 +28,14 @@ from __future__ import annotations
 import csv
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .class_models import Candidates
 from .client import Client
 from .errors import LimitError
 
@@ -38,27 +47,65 @@ ADJECTIVES = ("Brave", "Curious", "Dizzy", "Eager", "Fuzzy", "Gentle", "Happy", 
 ANIMALS = ("Otters", "Pandas", "Falcons", "Lynxes", "Koalas", "Herons", "Badgers", "Ibises",
            "Yaks", "Moles", "Geckos", "Wombats", "Tapirs", "Newts", "Orcas", "Quokkas")
 
+VALIDATION_SUBMITS = 3      # the validation users' (and forgetful's) best few
+ENSEMBLE_SIZE = 5
+PROBE_QUERIES = 30
+PROBE_FLIP = 0.1            # share of the uncertain rows each probe flips
+PROBE_SPLIT = 0.6           # a row is uncertain when at most this share of candidates agree
 
-@dataclass
-class Pool:
-    """Candidate models' predictions, shared by the class.
+Submit = Callable[[np.ndarray, str], "float | None"]
 
-    ``test`` is an (n_rows, n_candidates) array of submission-ready predictions
-    for test.csv, ``val_score`` each candidate's validation metric (students
-    have validation labels), ``names`` short descriptions.
+
+@dataclass(frozen=True)
+class TeamModels:
+    """One team's candidates: test and validation predictions, validation scores.
+
+    ``metric`` and ``y_validation`` let a strategy score a blend on validation (students
+    have validation.csv's labels).
     """
 
+    test: np.ndarray            # (k, n_test)
+    validation: np.ndarray      # (k, n_validation)
+    val_score: np.ndarray       # (k,)
     names: list[str]
-    test: np.ndarray
-    val_score: np.ndarray
-    greater_is_better: bool
-    test_ids: np.ndarray
-    id_column: str
-    target: str
+    metric: object              # harness.metrics.Metric
+    y_validation: np.ndarray
 
-    def order_by_validation(self, which: np.ndarray) -> np.ndarray:
-        s = self.val_score[which]
-        return which[np.argsort(-s if self.greater_is_better else s, kind="stable")]
+    @classmethod
+    def of(cls, candidates: Candidates, team: int, metric, y_validation) -> "TeamModels":
+        return cls(candidates.test[team], candidates.validation[team],
+                   candidates.val_score[team], candidates.names[team], metric, y_validation)
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.metric.greater_is_better
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """The labels the candidates predict (computed once: re-drawn classes ask often)."""
+        return np.unique(np.concatenate([self.test.ravel(), self.validation.ravel()]))
+
+    def by_validation(self) -> np.ndarray:
+        """Candidate indices, best validation score first (ties: the earlier)."""
+        s = self.val_score
+        return np.argsort(-s if self.greater_is_better else s, kind="stable")
+
+    def best_shown(self, scores: list[float | None]) -> int | None:
+        """Index of the best shown score (ties to the earlier, as the board breaks them)."""
+        best = None
+        for i, v in enumerate(scores):
+            if v is not None and (best is None or self.metric.better(v, scores[best])):
+                best = i
+        return best
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a strategy selects: the index of one of its submissions (None: the board's
+    auto-fill), and a line saying what it did."""
+
+    index: int | None
+    note: str
 
 
 @dataclass
@@ -67,10 +114,11 @@ class Student:
     token: str
     strategy: str
     seed: int
-    candidates: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    index: int = 0                       # the team's row in the class's Candidates
     submitted: list[dict] = field(default_factory=list)
     refused: int = 0
     note: str = ""
+    selected: int | None = None          # submission id, None when left to the auto-fill
 
 
 def roster(n: int, seed: int = 0) -> pd.DataFrame:
@@ -89,13 +137,18 @@ def roster(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def assign_strategies(teams: list[str], seed: int = 0) -> list[str]:
-    """Strategies by STRATEGY_MIX, at least one prober, in a seeded order."""
+    """Strategies by STRATEGY_MIX in a seeded order: every strategy at least once (from 5
+    teams on), the rest shared out by the mix (largest remainders)."""
     n = len(teams)
-    counts = [max(1, round(share * n)) if name == "prober" else round(share * n)
-              for name, share in STRATEGY_MIX]
-    counts[0] += n - sum(counts)          # rounding slack goes to the tuners
+    shares = np.array([share for _, share in STRATEGY_MIX])
+    base = 1 if n >= len(STRATEGY_MIX) else 0
+    quota = shares * (n - base * len(shares)) / shares.sum()
+    counts = base + np.floor(quota).astype(int)
+    # the remainders, largest first; ties to the earlier strategy in the mix
+    for i in np.argsort(-(quota - np.floor(quota)), kind="stable")[:n - counts.sum()]:
+        counts[i] += 1
     labels = [name for (name, _), c in zip(STRATEGY_MIX, counts) for _ in range(c)]
-    return list(np.random.default_rng(seed).permutation(labels))[:n]
+    return [str(label) for label in np.random.default_rng(seed).permutation(labels)]
 
 
 def read_tokens(path: Path) -> dict[str, str]:
@@ -103,15 +156,113 @@ def read_tokens(path: Path) -> dict[str, str]:
         return {row["team"]: row["token"] for row in csv.DictReader(f)}
 
 
-def _vote(preds: np.ndarray) -> np.ndarray:
-    """Per-row majority vote over columns (ties to the smallest label)."""
-    labels = np.unique(preds)
-    counts = np.stack([(preds == lab).sum(axis=1) for lab in labels], axis=1)
-    return labels[counts.argmax(axis=1)]
+
+def vote(preds: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """Per-column majority vote over the rows of ``preds`` (ties to the smallest label);
+    ``labels``: the sorted labels that may occur, if known."""
+    labels = np.unique(preds) if labels is None else labels
+    counts = np.stack([(preds == lab).sum(axis=0) for lab in labels])
+    return labels[counts.argmax(axis=0)]
 
 
-def _mean_or_vote(preds: np.ndarray, classification: bool) -> np.ndarray:
-    return _vote(preds) if classification else preds.mean(axis=1)
+# -- the strategies: (team, submit, rng) -> Choice ------------------------------------
+
+def public_tuner(team: TeamModels, submit: Submit, rng=None) -> Choice:
+    """Submit every candidate; select the one with the best public score."""
+    scores = [submit(team.test[c], team.names[c]) for c in range(len(team.names))]
+    return Choice(team.best_shown(scores), f"submitted {sum(v is not None for v in scores)}, "
+                                           "selected the best by public score")
+
+
+def validation_user(team: TeamModels, submit: Submit, rng=None, *, select: bool = True
+                    ) -> Choice:
+    """Submit the best few by validation; select the best by validation."""
+    best = team.by_validation()[:VALIDATION_SUBMITS]
+    scores = [submit(team.test[c], f"{team.names[c]} (val {team.val_score[c]:.4f})")
+              for c in best]
+    first = next((i for i, v in enumerate(scores) if v is not None), None)
+    if not select:
+        return Choice(None, f"submitted the best {len(best)} by validation, never selected")
+    return Choice(first, f"submitted the best {len(best)} by validation, selected the best")
+
+
+def forgetful(team: TeamModels, submit: Submit, rng=None) -> Choice:
+    """Like the validation users, but never select (the board's auto-fill decides)."""
+    return validation_user(team, submit, select=False)
+
+
+def ensembler(team: TeamModels, submit: Submit, rng=None) -> Choice:
+    """Submit the vote of the best few by validation and the best single; select
+    whichever scores better on validation."""
+    best = team.by_validation()[:ENSEMBLE_SIZE]
+    blend_val = team.metric(team.y_validation, vote(team.validation[best], team.labels))
+    prefer = 0 if not team.metric.better(team.val_score[best[0]], blend_val) else 1
+    scores = [submit(vote(team.test[best], team.labels),
+                     f"vote of the best {len(best)} by validation"),
+              submit(team.test[best[0]], "best single by validation")]
+    index = prefer if scores[prefer] is not None else team.best_shown(scores)
+    return Choice(index, f"vote of its best {len(best)} by validation + best single; "
+                         f"selected the {'vote' if prefer == 0 else 'single'} by validation")
+
+
+def prober(team: TeamModels, submit: Submit, rng: np.random.Generator, *,
+           queries: int = PROBE_QUERIES, flip: float = PROBE_FLIP,
+           split: float = PROBE_SPLIT) -> Choice:
+    """Probe the public board as the attack lab does; select the highest public score.
+
+    From the best model by validation, each probe flips a random ``flip`` share of the
+    rows its candidates split on (at most ``split`` of them agree with the model) to
+    the candidates' second opinion, or back, and is kept when its public score rises
+    above the best so far. On such rows either answer is close to a coin flip, so only
+    the public rows' own noise makes a probe rise: the kept flips fit the public rows,
+    and on the private rows they are coin flips.
+    """
+    order = team.by_validation()
+    base = team.test[order[0]]
+    second, support = _second_opinion(team.test, base, team.labels)
+    uncertain = np.flatnonzero((second != base) & (support <= split))
+    current, best = base, submit(base, "base model (best by validation)")
+    if best is None:
+        return Choice(None, "refused by the daily limit")
+    best_index, sent, kept = 0, 0, 0
+    for q in range(queries):
+        rows = uncertain[rng.random(len(uncertain)) < flip]
+        probe = current.copy()
+        probe[rows] = np.where(current[rows] == base[rows], second[rows], base[rows])
+        shown = submit(probe, f"probe {q + 1}")
+        if shown is None:
+            break
+        sent += 1
+        if team.metric.better(shown, best):
+            current, best, best_index, kept = probe, shown, q + 1, kept + 1
+    return Choice(best_index, f"{kept} of {sent} probes raised its public score; "
+                              "selected the highest")
+
+
+def _second_opinion(test: np.ndarray, base: np.ndarray, labels: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the candidates' most common answer other than ``base`` (``base`` where
+    every candidate agrees with it), and the share of candidates that agree with
+    ``base``; ``labels`` are the sorted labels the candidates predict."""
+    counts = np.stack([(test == lab).sum(axis=0) for lab in labels]).astype(float)
+    cols = np.arange(test.shape[1])
+    at_base = np.searchsorted(labels, base)
+    support = counts[at_base, cols] / test.shape[0]
+    counts[at_base, cols] = -1
+    top = counts.argmax(axis=0)
+    return np.where(counts[top, cols] > 0, labels[top], base), support
+
+
+STRATEGIES: dict[str, Callable[..., Choice]] = {
+    "public-tuner": public_tuner, "validation": validation_user, "forgetful": forgetful,
+    "ensemble": ensembler, "prober": prober}
+
+
+def expected_uploads(strategy: str, per_team: int, queries: int = PROBE_QUERIES) -> int:
+    """How many files a strategy uploads (for a progress bar)."""
+    return {"public-tuner": per_team, "validation": min(VALIDATION_SUBMITS, per_team),
+            "forgetful": min(VALIDATION_SUBMITS, per_team), "ensemble": 2,
+            "prober": queries + 1}[strategy]
 
 
 class Classroom:
@@ -123,52 +274,56 @@ class Classroom:
         The server's URL.
     slug : str
         The competition.
-    pool : Pool
-        The candidate predictions.
+    candidates : Candidates
+        Every team's candidate predictions.
+    team_models : callable
+        ``team_models(index) -> TeamModels`` for a team's row of ``candidates``.
+    test_ids : ndarray
+        test.csv's ids, in its order.
+    id_column, target : str
+        The submission's columns.
     workdir : Path
         Where students write their CSVs.
-    classification : bool
-        Vote (classification) or average (regression) when ensembling.
-    per_student : int
-        Candidates each student holds.
     """
 
-    def __init__(self, server: str, slug: str, pool: Pool, workdir: Path, *,
-                 classification: bool, per_student: int = 10, probe_queries: int = 30):
-        self.server, self.slug, self.pool = server, slug, pool
+    def __init__(self, server: str, slug: str, team_models: Callable[[int], TeamModels],
+                 test_ids: np.ndarray, id_column: str, target: str, workdir: Path):
+        self.server, self.slug = server, slug
+        self.team_models = team_models
+        self.test_ids, self.id_column, self.target = test_ids, id_column, target
         self.workdir = Path(workdir)
-        self.classification = classification
-        self.per_student = per_student
-        self.probe_queries = probe_queries
 
     def enrol(self, tokens: dict[str, str], strategies: list[str], seed: int) -> list[Student]:
+        """One student per team, in roster order: team ``i`` holds row ``i`` of the models."""
         rng = np.random.default_rng(seed)
-        k = min(self.per_student, len(self.pool.names))
-        students = []
-        for i, ((team, token), strategy) in enumerate(zip(tokens.items(), strategies)):
-            s = Student(team, token, strategy, seed=int(rng.integers(1 << 31)))
-            s.candidates = rng.choice(len(self.pool.names), size=k, replace=False)
-            students.append(s)
-        return students
+        return [Student(team, token, strategy, seed=int(rng.integers(1 << 31)), index=i)
+                for i, ((team, token), strategy) in enumerate(zip(tokens.items(), strategies))]
 
     def run(self, students: list[Student], *, workers: int = 6, on_submit=None) -> None:
         """Every student works through its strategy; ``on_submit()`` ticks a progress bar."""
         with ThreadPoolExecutor(max_workers=workers) as ex:
             list(ex.map(lambda s: self._work(s, on_submit), students))
 
-    # -- one student ---------------------------------------------------------
-
     def _work(self, s: Student, tick) -> None:
+        calls: list[dict | None] = []      # a strategy's index counts refused calls too
         with Client(self.server, s.token) as client:
-            plan = getattr(self, "_" + s.strategy.replace("-", "_"))
-            plan(s, client, tick)
+            def submit(preds: np.ndarray, message: str) -> float | None:
+                calls.append(self._submit(s, client, preds, message, tick))
+                return None if calls[-1] is None else calls[-1]["public_score"]
+
+            choice = STRATEGIES[s.strategy](self.team_models(s.index), submit,
+                                            np.random.default_rng(s.seed))
+            if choice.index is not None:
+                s.selected = calls[choice.index]["id"]
+                client.select(self.slug, [s.selected])
+            s.note = choice.note
 
     def _submit(self, s: Student, client: Client, preds: np.ndarray, message: str, tick):
         d = self.workdir / s.team.replace(" ", "_")
         d.mkdir(parents=True, exist_ok=True)
         path = d / f"{len(s.submitted) + s.refused + 1:03d}.csv"
-        pd.DataFrame({self.pool.id_column: self.pool.test_ids, self.pool.target: preds}).to_csv(
-            path, index=False)
+        pd.DataFrame({self.id_column: self.test_ids, self.target: preds}).to_csv(path,
+                                                                               index=False)
         try:
             result = client.submit(self.slug, path, message)
         except LimitError:
@@ -177,78 +332,6 @@ class Classroom:
         finally:
             if tick:
                 tick()
-        result["_preds"] = preds
+        result["path"] = str(path)
         s.submitted.append(result)
         return result
-
-    def _select(self, client: Client, s: Student, subs: list[dict]) -> None:
-        ids = [r["id"] for r in subs if r is not None][:2]
-        if ids:
-            client.select(self.slug, ids)
-
-    def _public_tuner(self, s, client, tick):
-        subs = [self._submit(s, client, self.pool.test[:, c], f"{self.pool.names[c]}", tick)
-                for c in s.candidates]
-        subs = [r for r in subs if r is not None]
-        sign = 1 if self.pool.greater_is_better else -1
-        subs.sort(key=lambda r: -sign * r["public_score"])
-        self._select(client, s, subs)
-        s.note = f"submitted {len(subs)}, picked 2 by public score"
-
-    def _best_by_validation(self, s, n):
-        return self.pool.order_by_validation(s.candidates)[:n]
-
-    def _validation(self, s, client, tick, select=True):
-        best = self._best_by_validation(s, 3)
-        subs = [self._submit(s, client, self.pool.test[:, c], f"{self.pool.names[c]} "
-                             f"(val {self.pool.val_score[c]:.4f})", tick) for c in best]
-        if select:
-            self._select(client, s, subs)       # already in validation order
-        s.note = f"submitted the best {len(best)} by validation" + ("" if select else
-                                                                    ", never selected")
-
-    def _forgetful(self, s, client, tick):
-        self._validation(s, client, tick, select=False)
-
-    def _ensemble(self, s, client, tick):
-        best = self._best_by_validation(s, 5)
-        blend = _mean_or_vote(self.pool.test[:, best], self.classification)
-        first = self._submit(s, client, blend, f"ensemble of {len(best)} by validation", tick)
-        single = self._submit(s, client, self.pool.test[:, best[0]], "best single by validation",
-                              tick)
-        self._select(client, s, [first, single])
-        s.note = f"ensemble of its best {len(best)} by validation + best single"
-
-    def _prober(self, s, client, tick):
-        """A boosting attack from two models: keep the mixes the public board liked.
-
-        Each probe is the best model by validation with a random half of the rows
-        where another candidate disagrees switched to that candidate's answer. The
-        probes that beat the base on the public board are kept and their per-row
-        vote is submitted: it climbs the public board by fitting the public rows'
-        noise, which the private board does not share.
-        """
-        rng = np.random.default_rng(s.seed)
-        order = self._best_by_validation(s, len(s.candidates))
-        base = self.pool.test[:, order[0]]
-        first = self._submit(s, client, base, "base model", tick)
-        if first is None:
-            return
-        kept = []
-        sign = 1 if self.pool.greater_is_better else -1
-        for q in range(self.probe_queries):
-            other = self.pool.test[:, order[1 + q % (len(order) - 1)]] if len(order) > 1 \
-                else base
-            switch = (other != base) & (rng.random(len(base)) < 0.5)
-            probe = np.where(switch, other, base)
-            r = self._submit(s, client, probe, f"probe {q + 1}", tick)
-            if r is None:
-                break
-            if sign * (r["public_score"] - first["public_score"]) > 0:
-                kept.append(probe)
-        if kept:
-            final = _mean_or_vote(np.stack([base, *kept], axis=1), self.classification)
-            last = self._submit(s, client, final, f"vote of {len(kept)} probes the board liked",
-                                tick)
-            self._select(client, s, [last, first])
-        s.note = f"{len(kept)} of {self.probe_queries} probes beat the base on the public board"

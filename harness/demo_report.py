@@ -17,11 +17,12 @@ def _arrow(change: int | None) -> str:
     return f"▲{change}" if change > 0 else f"▼{-change}" if change < 0 else "="
 
 
-def print_boards(console, shake: Shakeup, strategies: dict[str, str]) -> None:
+def print_boards(console, shake: Shakeup, strategies: dict[str, str], *,
+                 title: str = "after the reveal (sorted by private rank)") -> None:
     """Public and private rank and score per team, sorted by private rank."""
     from rich.table import Table
 
-    table = Table(title="digits after the reveal (sorted by private rank)")
+    table = Table(title=title)
     for col in ("private", "public", "move", "team", "strategy", "public score",
                 "private score"):
         table.add_column(col, justify="right" if col not in ("team", "strategy") else "left")
@@ -40,28 +41,53 @@ def _num(x) -> str:
     return "-" if x is None else f"{x:.5f}"
 
 
-def write_demo_report(directory: Path, *, shake: Shakeup, headline: dict,
+def gap_plot(redrawn, this_gap: float | None, path: Path, *, metric: str) -> None:
+    """Histogram over the re-drawn classes of (validation users - tuners) mean private
+    score, with zero and this class marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    ax.hist(redrawn.gap, bins=30, color="#4c72b0", alpha=0.85)
+    ax.axvline(0, color="#333333", linewidth=1, label="tuners = validation users")
+    if this_gap is not None:
+        ax.axvline(this_gap, color="#d73027", linestyle="--", linewidth=1.5,
+                   label=f"this class ({this_gap:+.4f})")
+    ax.set_xlabel(f"validation users' minus tuners' mean private {metric} "
+                  "(right of 0: tuners behind)")
+    ax.set_ylabel("re-drawn classes")
+    ax.set_title(f"{redrawn.classes} re-drawn classes: tuners behind in "
+                 f"{redrawn.tuners_behind_share:.0%}")
+    ax.legend(fontsize=8)
+    fig.savefig(path)
+
+
+def write_demo_report(directory: Path, *, shake: Shakeup, summary: dict,
                       strategies: dict[str, str], students, public_before: dict,
-                      baselines: dict, labs: dict, seed: int, started: datetime,
-                      comparison: dict | None = None) -> Path:
-    """Write ``index.html`` with the boards, the shake-up plot, learning curves and lab
-    headlines (plots beside it); return its path."""
+                      redrawn, baselines: dict, labs: dict, seed: int, started: datetime,
+                      metric: str, greater_is_better: bool) -> Path:
+    """Write ``index.html`` with the boards, the shake-up plot, the re-drawn classes,
+    learning curves and lab headlines (plots beside it); return its path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    shakeup_plot(shake, metric="accuracy", greater_is_better=True,
-                 title="digits: public vs private accuracy", path=directory / "shakeup.png")
+    slug = summary.get("competition", "")
+    shakeup_plot(shake, metric=metric, greater_is_better=greater_is_better,
+                 title=f"{slug}: public vs private {metric}", path=directory / "shakeup.png")
+    comparison = summary["this_class"]["comparison"]
+    sign = 1 if greater_is_better else -1
+    gap_plot(redrawn, sign * comparison["private_gap"] if comparison else None,
+             directory / "redrawn.png", metric=metric)
     curves = []
-    for (slug, name), (result, png) in baselines.items():
+    for (name_slug, name), (result, png) in baselines.items():
+        target = directory / f"curve-{name_slug}-{name}.png"
         if Path(png).is_file():
-            target = directory / f"curve-{slug}-{name}.png"
             shutil.copyfile(png, target)
-            curves.append({"slug": slug, "name": name, "png": target.name,
-                           "validation": result.validation_score,
-                           "diagnosis": result.diagnosis})
-        else:
-            curves.append({"slug": slug, "name": name, "png": None,
-                           "validation": result.validation_score,
-                           "diagnosis": result.diagnosis})
+        curves.append({"slug": name_slug, "name": name,
+                       "png": target.name if Path(png).is_file() else None,
+                       "validation": result.validation_score, "diagnosis": result.diagnosis})
     lab_plots = []
     for name, info in labs.items():
         for plot in info.get("plots", []):
@@ -72,9 +98,10 @@ def write_demo_report(directory: Path, *, shake: Shakeup, headline: dict,
                       autoescape=select_autoescape(["html"]))
     page = env.get_template("demo_report.html").render(
         moves=shake.moves, baseline_rows=shake.baselines, arrow=_arrow, num=_num,
-        strategies=strategies, headline=headline, students=students,
-        public_before=public_before, curves=curves, labs=labs, lab_plots=lab_plots,
-        seed=seed, started=started.isoformat(timespec="seconds"), comparison=comparison,
+        strategies=strategies, summary=summary, headline=summary["this_class"]["by_strategy"],
+        students=students, public_before=public_before, curves=curves, labs=labs,
+        lab_plots=lab_plots, seed=seed, started=started.isoformat(timespec="seconds"),
+        comparison=comparison, metric=metric, slug=slug,
         risers=shake.risers(), fallers=shake.fallers())
     out = directory / "index.html"
     out.write_text(page)

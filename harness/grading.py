@@ -9,12 +9,18 @@ Each passed threshold earns its ``points_public`` / ``points_private``
 The copy check flags teams whose (public, private) score pair is identical to
 another team's: two independent models rarely agree to the last shown digit
 on both boards.
+
+How far apart the thresholds are, next to how uncertain a board score is
+(:func:`threshold_gaps`): for accuracy, in test rows (one row is ``1/n`` of
+accuracy on a board of ``n`` rows); for every metric, in half-widths of the 95%
+interval at the easier threshold. Two thresholds closer than an interval's
+half-width grade the luck of the split as much as the model.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .spec import Threshold
@@ -137,3 +143,83 @@ def grade_rows(grades: list[TeamGrade], thresholds: tuple[Threshold, ...]) -> li
                 "same_scores_as": ";".join(g.same_scores_as)}
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class ThresholdGap:
+    """How far one threshold is above the next easier one on a board.
+
+    ``difference`` is in metric units (positive: ``upper`` is the harder one); ``rows``
+    is that difference in test rows (accuracy only, else None); ``half_width`` is the
+    95% interval's half-width of a score at ``lower`` (None when unknown).
+    """
+
+    board: str
+    lower: str
+    upper: str
+    lower_value: float
+    upper_value: float
+    n: int
+    rows: float | None
+    half_width: float | None
+
+    @property
+    def difference(self) -> float:
+        return abs(self.upper_value - self.lower_value)
+
+    @property
+    def widths(self) -> float | None:
+        """The difference in 95% half-widths (how clearly a board tells them apart)."""
+        if not self.half_width:
+            return None
+        return self.difference / self.half_width
+
+    def describe(self) -> str:
+        """One line for the teacher, e.g. ``public, 217 rows: simple -> strong: 32.6 rows
+        apart, 2.9 x the 95% ±``."""
+        apart = f"{self.rows:.1f} rows apart" if self.rows is not None \
+            else f"{self.difference:.4g} apart"
+        widths = self.widths
+        noise = f", {widths:.1f} x the 95% ±" if widths is not None else ""
+        return (f"{self.board}, {self.n} rows: {self.lower} -> {self.upper}: "
+                f"{apart}{noise}")
+
+
+def threshold_gaps(thresholds: tuple[Threshold, ...], *, greater_is_better: bool,
+                   metric: str, scored_rows: dict[str, int],
+                   interval: Callable[[str, float], list | None] | None = None
+                   ) -> list[ThresholdGap]:
+    """How many rows separate each threshold from the next easier one, per board.
+
+    Parameters
+    ----------
+    thresholds : tuple of Threshold
+        The competition's ``[grading]`` table.
+    greater_is_better : bool
+        The metric's direction.
+    metric : str
+        The metric's name: for ``accuracy`` the gaps are also counted in rows.
+    scored_rows : dict
+        ``{"public": n, "private": n}``: the rows each board scores (a board left out
+        gets no gaps).
+    interval : callable, optional
+        ``interval(board, score) -> [low, high] or None``: a board's 95% interval of a
+        shown score (:meth:`harness.service.boards.Boards.interval`).
+
+    Returns
+    -------
+    list of ThresholdGap
+        Per board, from the easiest threshold up.
+    """
+    out = []
+    for board, n in scored_rows.items():
+        values = sorted(((getattr(t, board), t.name) for t in thresholds
+                         if getattr(t, board) is not None),
+                        reverse=not greater_is_better)
+        for (low, low_name), (high, high_name) in zip(values, values[1:]):
+            found = interval(board, low) if interval is not None else None
+            half = (found[1] - found[0]) / 2 if found else None
+            out.append(ThresholdGap(board, low_name, high_name, low, high, n,
+                                    abs(high - low) * n if metric == "accuracy" else None,
+                                    half))
+    return out

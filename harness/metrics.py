@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn import metrics as skm
 
 from .errors import SpecError
 from .plugins import load_function
@@ -90,8 +89,23 @@ def _log_loss_rows(y, p):
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
+def _sk(name: str, **fixed) -> Callable:
+    """``sklearn.metrics.<name>``, imported on the first call: importing scikit-learn takes
+    1.6 s, which every command (``--help`` included) paid at start when it was imported here."""
+    def call(y, p):
+        from sklearn import metrics as skm
+
+        return getattr(skm, name)(y, p, **fixed)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+_mse = _sk("mean_squared_error")
+
+
 def _rmse(y, p):
-    return np.sqrt(skm.mean_squared_error(y, p))
+    return np.sqrt(_mse(y, p))
 
 
 _CLS = ("binary", "multiclass")
@@ -99,21 +113,21 @@ _CLS = ("binary", "multiclass")
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("accuracy", skm.accuracy_score, True, _CLS,
+        Metric("accuracy", _sk("accuracy_score"), True, _CLS,
                fast=lambda y, p: np.mean(np.asarray(y) == np.asarray(p)), row_loss=_zero_one),
-        Metric("balanced_accuracy", skm.balanced_accuracy_score, True, _CLS),
-        Metric("f1_macro", lambda y, p: skm.f1_score(y, p, average="macro"), True, _CLS),
-        Metric("f1", skm.f1_score, True, ("binary",)),
-        Metric("roc_auc", skm.roc_auc_score, True, ("binary",), needs_proba=True),
-        Metric("log_loss", lambda y, p: skm.log_loss(y, p, labels=[0, 1]), False, ("binary",),
+        Metric("balanced_accuracy", _sk("balanced_accuracy_score"), True, _CLS),
+        Metric("f1_macro", _sk("f1_score", average="macro"), True, _CLS),
+        Metric("f1", _sk("f1_score"), True, ("binary",)),
+        Metric("roc_auc", _sk("roc_auc_score"), True, ("binary",), needs_proba=True),
+        Metric("log_loss", _sk("log_loss", labels=[0, 1]), False, ("binary",),
                needs_proba=True, row_loss=_log_loss_rows),
-        Metric("mse", skm.mean_squared_error, False, ("regression",),
+        Metric("mse", _mse, False, ("regression",),
                fast=lambda y, p: np.mean(_squared(y, p)), row_loss=_squared),
         Metric("rmse", _rmse, False, ("regression",),
                fast=lambda y, p: np.sqrt(np.mean(_squared(y, p))), row_loss=_squared),
-        Metric("mae", skm.mean_absolute_error, False, ("regression",),
+        Metric("mae", _sk("mean_absolute_error"), False, ("regression",),
                fast=lambda y, p: np.mean(_absolute(y, p)), row_loss=_absolute),
-        Metric("r2", skm.r2_score, True, ("regression",)),
+        Metric("r2", _sk("r2_score"), True, ("regression",)),
     ]
 }
 

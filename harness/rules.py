@@ -175,6 +175,17 @@ def rank_bests(bests: Iterable[TeamBest], *, greater_is_better: bool) -> list[di
     return rows
 
 
+# the row fields harness.uncertainty adds on top of these rules (service/boards.py)
+UNCERTAINTY_FIELDS = ("interval", "tied")
+
+
+def ranking_only(rows: Iterable[dict]) -> list[dict]:
+    """Board rows without the fields :mod:`harness.uncertainty` adds
+    (:data:`UNCERTAINTY_FIELDS`): what these rules decide, so that a served board can be
+    compared with one computed here."""
+    return [{k: v for k, v in r.items() if k not in UNCERTAINTY_FIELDS} for r in rows]
+
+
 def _by_entrant(entries: Iterable[Entry]) -> dict[tuple[bool, str], list[Entry]]:
     groups: dict[tuple[bool, str], list[Entry]] = {}
     for e in entries:
@@ -350,6 +361,7 @@ iso_utc = _iso
 
 __all__ = ["Entry", "TeamBest", "rankable", "shown_score", "public_order", "better_public",
            "best_public", "top_public", "private_best", "add_public_ranks", "rank_bests",
+           "UNCERTAINTY_FIELDS", "ranking_only",
            "public_board", "final_selection", "private_board", "day_key", "next_reset",
            "submission_window", "effective_state", "ladder_replay", "as_utc", "iso_utc",
            "OPEN", "CLOSED", "REVEALED", "STATES"]

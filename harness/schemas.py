@@ -119,6 +119,17 @@ class BoardRow(BaseModel):
                                  description="Its latest scored submission (UTC).")
     baseline: bool = Field(description="A teacher's baseline, not a team.")
     submission_id: int = Field(description="The submission the score comes from.")
+    interval: list[float] | None = Field(
+        default=None, min_length=2, max_length=2,
+        description="[low, high]: the 95% interval of the score, at the shown decimals "
+                    "(exact binomial for accuracy, else the bootstrap spread of a reference "
+                    "prediction with the same score); it depends only on the shown score and "
+                    "the board's number of rows. null when it cannot be told.")
+    tied: bool | None = Field(
+        default=None,
+        description="Not significantly different from the leader (paired bootstrap over "
+                    "the board's rows, 95%); the leader is tied with itself. null when "
+                    "untested.")
 
 
 class PrivateBoardRow(BoardRow):
@@ -136,6 +147,14 @@ class _Board(BaseModel):
     metric: str = Field(description="The scoring metric's name.")
     greater_is_better: bool = Field(description="True when a higher score is better.")
     total_rows: int = Field(description="Rows on the whole board (this answer is one page).")
+    tied_with_leader: int | None = Field(
+        default=None,
+        description="How many teams, the leader included, are not significantly different "
+                    "from the leader (the rows marked `tied`; baselines not counted). null "
+                    "when the leader is untested.")
+    scored_rows: int | None = Field(
+        default=None, description="How many test rows this board scores (its intervals and "
+                                  "tie test use these).")
     offset: int = Field(description="The first row of this page, counted from 0.")
     your_team: str | None = Field(
         default=None, description="The caller's team; only sent when a token was sent.")

@@ -12,7 +12,7 @@ rank change.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -45,14 +45,40 @@ class Shakeup:
     baselines: tuple[dict, ...]    # {"team", "public_score", "private_score"}
 
     def risers(self, n: int = 3) -> list[Move]:
-        """The ``n`` teams that climbed the most (only teams that did climb)."""
-        up = [m for m in self.moves if m.change is not None and m.change > 0]
-        return sorted(up, key=lambda m: (-m.change, m.private_rank))[:n]
+        """The ``n`` teams that climbed the most (only teams that did climb).
+
+        Ranks here are shared by ties (see :meth:`settled`), so teams with identical
+        scores that merely swapped places are no risers.
+        """
+        up = [m for m in self.settled() if m.change is not None and m.change > 0]
+        return sorted(up, key=lambda m: (-m.change, m.private_rank, m.team))[:n]
 
     def fallers(self, n: int = 3) -> list[Move]:
-        """The ``n`` teams that dropped the most (only teams that did drop)."""
-        down = [m for m in self.moves if m.change is not None and m.change < 0]
-        return sorted(down, key=lambda m: (m.change, m.private_rank))[:n]
+        """The ``n`` teams that dropped the most (only teams that did drop; ties as in
+        :meth:`risers`)."""
+        down = [m for m in self.settled() if m.change is not None and m.change < 0]
+        return sorted(down, key=lambda m: (m.change, m.private_rank, m.team))[:n]
+
+    def settled(self) -> list[Move]:
+        """The moves with tied ranks: teams with identical scores on a board share the
+        best of their places there (competition ranking, "1224").
+
+        A board orders equal scores by submission time, so without this a group of teams
+        with the same file would show moves among themselves that say nothing.
+        """
+        def shared(rank, score) -> dict[float, int]:
+            best: dict[float, int] = {}
+            for m in self.moves:
+                if rank(m) is not None and score(m) is not None:
+                    best[score(m)] = min(best.get(score(m), rank(m)), rank(m))
+            return best
+
+        pub = shared(lambda m: m.public_rank, lambda m: m.public_score)
+        prv = shared(lambda m: m.private_rank, lambda m: m.private_score)
+        return [replace(m, public_rank=pub.get(m.public_score, m.public_rank)
+                        if m.public_rank is not None else None,
+                        private_rank=prv.get(m.private_score, m.private_rank)
+                        if m.private_rank is not None else None) for m in self.moves]
 
 
 def _team_places(board: dict) -> dict[str, tuple[int, float | None]]:

@@ -27,6 +27,7 @@ from .metrics import METRICS, TASKS, Metric, get_metric
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 BOARDS = ("kaggle", "ladder")
 SPLIT_PARTS = ("train", "validation", "public", "private")
+PUBLIC_ORDERS = ("random", "time")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class SplitSpec:
     seed: int
     stratify: bool
     group_column: str
+    order_column: str = ""         # cut the parts in this column's order (time), "" = shuffle
+    public_order: str = "random"   # within the test part: "random" or "time" (public first)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,12 @@ class Competition:
     def fingerprint(self) -> str:
         """A hash of what determines the prepared files: ``[data]`` (with options) and
         ``[split]``. Rules, scoring and grading can change without re-splitting."""
-        canon = json.dumps([asdict(self.data), asdict(self.split)], sort_keys=True, default=str)
+        split = asdict(self.split)
+        if not self.split.order_column:
+            # keys added in the second release: left out while unset, so a competition
+            # prepared before keeps its fingerprint (and needs no --force)
+            del split["order_column"], split["public_order"]
+        canon = json.dumps([asdict(self.data), split], sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
@@ -267,7 +275,8 @@ def _parse_data(t: dict, source) -> DataSpec:
 
 
 def _parse_split(t: dict, data: DataSpec, source) -> SplitSpec:
-    _check_keys(t, set(SPLIT_PARTS) | {"seed", "stratify", "group_column"}, "split", source)
+    _check_keys(t, set(SPLIT_PARTS) | {"seed", "stratify", "group_column", "order_column",
+                                       "public_order"}, "split", source)
     defaults = {"train": 0.6, "validation": 0.1, "public": 0.15, "private": 0.15}
     fr = {}
     for part in SPLIT_PARTS:
@@ -283,7 +292,9 @@ def _parse_split(t: dict, data: DataSpec, source) -> SplitSpec:
         if fr[part] == 0:
             raise SpecError(f"split.{part}", "must be above 0: a competition needs training "
                             "rows and both a public and a private test part", source)
-    stratify = _get(t, "stratify", "split", bool, data.task != "regression", source)
+    order = _get(t, "order_column", "split", str, "", source)
+    stratify = _get(t, "stratify", "split", bool, data.task != "regression" and not order,
+                    source)
     if stratify and data.task == "regression":
         raise SpecError("split.stratify", "cannot stratify a regression target; set "
                         "stratify = false (or use task = \"binary\"/\"multiclass\")", source)
@@ -292,8 +303,33 @@ def _parse_split(t: dict, data: DataSpec, source) -> SplitSpec:
         raise SpecError("split.group_column", f"group_column = {group!r} with stratify = true: "
                         "a split cannot both keep groups whole and stratify by class; set "
                         "stratify = false", source)
+    public_order = _check_order(t, order, stratify, group, source)
     return SplitSpec(**fr, seed=_get(t, "seed", "split", int, 2026, source),
-                     stratify=stratify, group_column=group)
+                     stratify=stratify, group_column=group, order_column=order,
+                     public_order=public_order)
+
+
+def _check_order(t: dict, order: str, stratify: bool, group: str, source) -> str:
+    """``[split] public_order``, checked against the other ways of cutting the parts."""
+    public_order = _get(t, "public_order", "split", str, "random", source)
+    if public_order not in PUBLIC_ORDERS:
+        raise SpecError("split.public_order", f"{public_order!r} is not an order; expected "
+                        f"one of {', '.join(PUBLIC_ORDERS)}", source)
+    if not order:
+        if public_order == "time":
+            raise SpecError("split.public_order", "public_order = \"time\" needs the column "
+                            "to order rows by: add order_column = \"COL\" (a date or number "
+                            "column)", source)
+        return public_order
+    if stratify:
+        raise SpecError("split.order_column", f"order_column = {order!r} with stratify = true: "
+                        "a split cut in time order cannot also stratify by class; set "
+                        "stratify = false", source)
+    if group:
+        raise SpecError("split.order_column", f"order_column = {order!r} with group_column = "
+                        f"{group!r}: a split cut in time order cannot also keep groups whole; "
+                        "keep one of the two", source)
+    return public_order
 
 
 def _parse_scoring(t: dict, data: DataSpec, folder, source) -> ScoringSpec:

@@ -1,10 +1,10 @@
 """Split a labeled table into train / validation / public / private and write the release.
 
 The split is a pure function of the table and ``[split]`` (fractions, seed,
-stratify, group_column): :func:`assign_parts`. :func:`prepare` writes the
-released files and the answer key into the home, byte for byte the same for
-the same spec, and refuses to overwrite a competition prepared from another
-spec unless forced.
+stratify, group_column, order_column, public_order): :func:`assign_parts`.
+:func:`prepare` writes the released files and the answer key into the home, byte
+for byte the same for the same spec, and refuses to overwrite a competition
+prepared from another spec unless forced.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 
 from . import __version__
 from .datasets import load_table
-from .errors import PreparedError
+from .errors import DataError, PreparedError, SpecError
 from .home import Prepared, competition_dir, load_prepared, private_dir, resolve_home
 from .spec import Competition, load_spec
 
@@ -47,11 +47,14 @@ def assign_parts(table: pd.DataFrame, spec: Competition) -> np.ndarray:
     Deterministic for ``[split] seed``. Stratified by the target when
     ``stratify`` (each class is split by the fractions); with ``group_column``,
     rows sharing a group land in one part, and the parts get about their
-    fraction of rows.
+    fraction of rows. With ``order_column``, see :func:`ordered_parts`.
     """
     s = spec.split
     fractions = [s.train, s.validation, s.public, s.private]
     rng = np.random.default_rng(s.seed)
+    if s.order_column:
+        return ordered_parts(order_values(table, s.order_column), fractions,
+                             public_order=s.public_order, rng=rng, column=s.order_column)
     n = len(table)
     parts = np.empty(n, dtype=np.int8)
     if s.group_column:
@@ -73,6 +76,99 @@ def assign_parts(table: pd.DataFrame, spec: Competition) -> np.ndarray:
     else:
         idx = rng.permutation(n)
         parts[idx] = np.repeat(np.arange(4), _counts(n, fractions))
+    return parts
+
+
+def order_values(table: pd.DataFrame, column: str) -> np.ndarray:
+    """The ``[split] order_column`` of ``table`` as sortable values: numbers or dates.
+
+    Numbers are kept; dates (a datetime column, or text in ISO 8601 such as
+    ``2024-03-01`` or ``2024-03-01T08:30:00+08:00``) become UTC instants.
+
+    Raises
+    ------
+    SpecError
+        When the column does not exist.
+    DataError
+        When a cell is empty or the values are neither numbers nor dates.
+    """
+    if column not in table.columns:
+        found = ", ".join(repr(c) for c in table.columns[:8])
+        more = f" and {len(table.columns) - 8} more" if len(table.columns) > 8 else ""
+        raise SpecError("split.order_column", f"{column!r} is not a column of the table; "
+                        f"found {found}{more}")
+    values = table[column]
+    empty = values.isna().to_numpy()
+    if empty.any():
+        count = int(empty.sum())
+        raise DataError(f"order column {column!r} has {count} empty cell{'s' * (count > 1)} "
+                        f"(the first in row {int(np.argmax(empty)) + 1}); every row needs a "
+                        "date or number to be placed in time: fill them or drop those rows")
+    kind = values.dtype.kind
+    if kind in "iuf":
+        return values.to_numpy()
+    if kind != "b":
+        try:
+            # strict ISO 8601: a guessed format could read 03/04 as March or April
+            dates = pd.to_datetime(values, format="ISO8601", utc=True)
+        except (ValueError, TypeError, OverflowError):
+            pass
+        else:
+            return dates.dt.tz_localize(None).to_numpy()
+    bad = _plain(values.iloc[_first_unparsed(values)] if kind != "b" else values.iloc[0])
+    raise DataError(f"order column {column!r} holds {bad!r} ({values.dtype} values), which "
+                    "cannot be ordered in time; expected numbers (e.g. a day index) or dates "
+                    "in ISO 8601 (e.g. 2024-03-01 or 2024-03-01T08:30:00+08:00)")
+
+
+def _first_unparsed(values: pd.Series) -> int:
+    """The position of the first value that is not an ISO 8601 date (0 if none stands out)."""
+    try:
+        dates = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        return 0
+    bad = dates.isna().to_numpy()     # no cell is empty here, so NaT means "not a date"
+    return int(np.argmax(bad)) if bad.any() else 0
+
+
+def ordered_parts(values: np.ndarray, fractions: list[float], *, public_order: str,
+                  rng: np.random.Generator, column: str = "order column") -> np.ndarray:
+    """Parts cut in the order of ``values``: train earliest, then validation, then test.
+
+    Rows sharing a value (a tie) stay in one part, the part their cumulative midpoint
+    falls in, so no training row is later than a test row and a tie never depends on
+    the table's row order. Within the test part, public and private rows are drawn
+    at random (``public_order = "random"``) or cut in time too, public first
+    (``"time"``, as in a forecasting competition).
+
+    Raises
+    ------
+    DataError
+        When the column has too few distinct values to give every part rows.
+    """
+    n = len(values)
+    codes, uniques = pd.factorize(values, sort=True)
+    sizes = np.bincount(codes, minlength=len(uniques))
+    mid = (np.cumsum(sizes) - sizes / 2) / n
+    if public_order == "time":
+        bounds = np.cumsum(fractions)[:-1]
+    else:                   # three segments in time: train, validation, the whole test part
+        bounds = np.cumsum(fractions)[:2]
+    parts = np.searchsorted(bounds, mid, side="right").astype(np.int8)[codes]
+    if public_order != "time":
+        test = np.flatnonzero(parts == PUBLIC)
+        test = test[rng.permutation(len(test))]
+        share = fractions[PUBLIC] / (fractions[PUBLIC] + fractions[PRIVATE])
+        parts[test] = np.repeat([PUBLIC, PRIVATE], _counts(len(test), [share, 1 - share]))
+    names = ("train", "validation", "public", "private")
+    empty = [names[p] for p in range(4)
+             if fractions[p] > 0 and not np.any(parts == p)]
+    if empty:
+        raise DataError(f"order column {column!r} has {len(uniques)} distinct values for {n} "
+                        f"rows, too few to give the {' and '.join(empty)} part rows (rows "
+                        "sharing a value stay in one part); order by a finer column (a full "
+                        "date rather than a year)" + ("" if public_order != "time" else
+                                                     " or set public_order = \"random\""))
     return parts
 
 

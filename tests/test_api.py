@@ -1,5 +1,10 @@
-"""The JSON API of a real `harness serve` (uvicorn subprocess), on SQLite and PostgreSQL:
-every endpoint and status code, the upload cap, bad-token throttling, --workers 2."""
+"""The JSON API on SQLite and PostgreSQL: every endpoint and status code, the upload cap,
+bad-token throttling, --workers 2.
+
+Routes, codes and bodies are checked on the app in process (TestClient); what needs a
+socket (a 413 answered while the body is still streaming in, several worker processes)
+runs against a real `harness serve` on the same home and database.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +13,28 @@ import re
 import select
 import shutil
 import socket
-import ssl
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from harness.home import RELEASED_FILES, load_prepared
 from harness.scoring import AnswerKey, round_public, score
 from harness.service import Harness
 
-SSL_CONTEXT = ssl.create_default_context()   # built once: loading certifi per client is slow
 SMALL_CAP_MB = 0.1      # fertility's upload cap in these tests (a real submission is ~38 KB)
 
 
 class Api:
-    """One running server and the teacher's handle on its home and database."""
+    """The app in process on one home and database, the teacher's handle on them, and a
+    real server on the same ones for the tests that need a socket (started on first use)."""
 
-    def __init__(self, server, harness):
-        self.server, self.url, self.h = server, server.url, harness
-        self.home = harness.home
+    def __init__(self, server, start_server, database_url):
+        self.server, self.h, self.home = server, server.h, server.home
+        self._start_server, self._database_url, self._live = start_server, database_url, None
         self._teams = 0
 
     def team(self, name=None) -> str:
@@ -37,15 +42,21 @@ class Api:
         self._teams += 1
         return self.h.add_team(name or f"team-{self._teams}-{time.monotonic_ns() % 10**6}")[1]
 
-    def client(self, token=None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60, verify=SSL_CONTEXT)
+    def client(self, token=None, **kwargs) -> TestClient:
+        return self.server.client(token, **kwargs)
 
     def upload(self, token, slug, data: bytes, message="", filename="predictions.csv"):
         with self.client(token) as c:
             return c.post(f"/api/competitions/{slug}/submissions",
                           files={"file": (filename, data, "text/csv")},
                           data={"message": message})
+
+    @property
+    def live_url(self) -> str:
+        """The base URL of a real `harness serve` on this home and database."""
+        if self._live is None:
+            self._live = self._start_server(self.home, self._database_url)
+        return self._live.url
 
 
 def _home_with_small_cap(source, target: Path) -> Path:
@@ -58,14 +69,11 @@ def _home_with_small_cap(source, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def api(request, _prepared_home, tmp_path_factory, start_server):
+def api(request, _prepared_home, tmp_path_factory, serve_app, start_server):
     database_url = request.getfixturevalue("fresh_postgres_url")() \
         if request.param == "postgres" else None
     home = _home_with_small_cap(_prepared_home, tmp_path_factory.mktemp(request.param) / "home")
-    harness = Harness(home, database_url)
-    server = start_server(home, database_url)
-    yield Api(server, harness)
-    server.stop()
+    return Api(serve_app(home, database_url), start_server, database_url)
 
 
 def sample(home, slug) -> bytes:
@@ -285,7 +293,8 @@ def test_401_never_says_which_part_was_wrong(api):
     answers = []
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"},
                     {"Authorization": f"Bearer {token[:-1]}x"}, {"Authorization": "Bearer"}):
-        r = httpx.get(api.url + "/api/competitions", headers=headers)
+        with api.client() as c:
+            r = c.get("/api/competitions", headers=headers)
         assert r.status_code == 401, headers
         assert r.headers["www-authenticate"] == "Bearer"
         answers.append(r.json())
@@ -332,9 +341,9 @@ def _raw_upload(url, token, head: dict, body_chunks, chunked: bool):
 
 
 def test_oversize_declared_length_is_413_without_reading_the_body(api):
-    token = api.team()
+    token, url = api.team(), api.live_url
     start = time.monotonic()
-    status, raw, sent = _raw_upload(api.url, token, {"Content-Length": str(500 * 2**20)},
+    status, raw, sent = _raw_upload(url, token, {"Content-Length": str(500 * 2**20)},
                                     [b"--XyZ\r\n"], chunked=False)
     assert status == 413 and b"max_upload_mb" in raw
     assert sent < 100 and time.monotonic() - start < 5      # answered with 500 MB unsent
@@ -345,7 +354,8 @@ def test_oversize_streamed_body_is_413_while_streaming(api):
     chunk = b"1,2.0\n" * 10_000                            # 60 KB of CSV rows
     head = (b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
             b"Content-Type: text/csv\r\n\r\nid,fertility\n")
-    status, raw, sent = _raw_upload(api.url, token, {}, [head] + [chunk] * 1000, chunked=True)
+    status, raw, sent = _raw_upload(api.live_url, token, {}, [head] + [chunk] * 1000,
+                                    chunked=True)
     assert status == 413 and b"max_upload_mb" in raw
     assert sent < 5 * 2**20                                 # stopped far before 60 MB
 
@@ -360,17 +370,16 @@ def test_oversize_regular_upload_is_413_and_a_small_one_passes(api):
     assert r.status_code == 413 and "max_upload_mb" in r.json()["detail"]
 
 
-# --- throttling and workers (SQLite only: they test the process, not the store) ---------------
+# --- throttling and workers -------------------------------------------------------------------
 
 def test_repeated_bad_tokens_are_slowed_then_refused(api):
-    # from an address of its own (127.0.0.x is all loopback), so other tests are not blocked
-    source = f"127.0.0.{2 + time.monotonic_ns() % 250}"
-
-    client = httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30)
+    # from an address of its own (the throttle counts per client address), so that the
+    # other tests on this app are not blocked
+    client = api.client(address=f"192.0.2.{1 + time.monotonic_ns() % 250}")
 
     def get(token):
         start = time.monotonic()
-        r = client.get(api.url + "/api/competitions", headers={"Authorization": f"Bearer {token}"})
+        r = client.get("/api/competitions", headers={"Authorization": f"Bearer {token}"})
         return r, time.monotonic() - start
 
     good = api.team()
@@ -384,8 +393,8 @@ def test_repeated_bad_tokens_are_slowed_then_refused(api):
     assert set(codes) <= {401, 429} and 429 in codes
     blocked, _ = get(good)                     # blocked before the token is even looked at
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
-    assert httpx.get(api.url + "/api/competitions", headers={                 # others are not
-        "Authorization": f"Bearer {good}"}).status_code == 200
+    with api.client(good) as others:          # other addresses are not
+        assert others.get("/api/competitions").status_code == 200
 
 
 def _workers(pid: int) -> list[int]:

@@ -1,21 +1,18 @@
-"""The private split stays hidden: probe every endpoint of a real server before the reveal
-with no token, a student token, another team's token and a bad token, plus path tricks on
-the file download, and check no answer carries a private score, a private rank, the
-Usage column or the answer key. After the reveal the same detector does find the private
-scores (so it is not blind)."""
+"""The private split stays hidden: probe every endpoint of the app (in process) before the
+reveal with no token, a student token, another team's token and a bad token, plus path
+tricks on the file download, and check no answer carries a private score, a private rank,
+the Usage column or the answer key. After the reveal the same detector does find the
+private scores (so it is not blind)."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
-from urllib.parse import urlsplit
 
 import pytest
 
 from harness.home import RELEASED_FILES, load_prepared
 from harness.scoring import AnswerKey, score
-from harness.service import Harness
 
 SLUG = "digits"
 # (public right, private right): every private score differs from every public one
@@ -24,26 +21,21 @@ BASELINE = (0.7, 0.66)
 
 
 class World:
-    def __init__(self, home, harness, server):
-        self.home, self.h, self.server = home, harness, server
+    def __init__(self, server):
+        self.home, self.h, self.server = server.home, server.h, server
         self.tokens: dict[str, str] = {}
         self.ids: dict[str, list[int]] = {}
         self.secrets: dict[str, list[str]] = {}      # slug -> private scores as text
 
     def request(self, method, path, token=None, body=None, content_type=None):
-        """A raw request (no client-side path normalisation): (status, body bytes)."""
-        parts = urlsplit(self.server.url)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        headers = {}
+        """A raw request (the path as written, no client-side clean-up): (status, body)."""
+        headers = []
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            headers.append(("Authorization", f"Bearer {token}"))
         if content_type:
-            headers["Content-Type"] = content_type
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        return response.status, data
+            headers.append(("Content-Type", content_type))
+        status, _, data = self.server.raw(method, path, headers, body)
+        return status, data
 
 
 def _secret_texts(value: float) -> list[str]:
@@ -66,13 +58,13 @@ def _multipart(data: bytes, message="probe"):
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def world(request, _prepared_home, tmp_path_factory, start_server, make_predictions):
+def world(request, _prepared_home, tmp_path_factory, serve_app, make_predictions):
     database_url = request.getfixturevalue("fresh_postgres_url")() \
         if request.param == "postgres" else None
     home = tmp_path_factory.mktemp(f"secrecy-{request.param}") / "home"
     shutil.copytree(_prepared_home, home)
-    harness = Harness(home, database_url)
-    w = World(home, harness, start_server(home, database_url))
+    w = World(serve_app(home, database_url))
+    harness = w.h
     for slug in (SLUG, "breast-cancer"):
         for seed, (team, plans) in enumerate(PLANS.items()):
             if team not in w.tokens:
@@ -89,8 +81,7 @@ def world(request, _prepared_home, tmp_path_factory, start_server, make_predicti
         harness.add_baseline(slug, "teacher's baseline", data)
         _add_secrets(w, slug, data)
     w.tokens["bad"] = "not-a-real-token"
-    yield w
-    w.server.stop()
+    return w
 
 
 def _json_values(node, key):

@@ -43,7 +43,8 @@ def test_bench_server_tiny(tmp_path):
     assert isinstance(burst["meets_target"], bool)
     (board,) = out["leaderboard"]
     assert board["teams"] == 12 and board["submissions"] == 60
-    assert set(board["in_process"]) == {"public", "private_teacher"}
+    assert set(board["in_process"]) == {"public", "private_teacher", "public_after_upload"}
+    assert isinstance(board["tied_with_leader"], int) and board["first_board_s"]["median"] > 0
     assert set(board["http"]) == {"public", "private_revealed"}
     assert all(t["median"] > 0 for part in ("in_process", "http") for t in board[part].values())
     assert isinstance(board["meets_target"], bool)

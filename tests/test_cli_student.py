@@ -1,5 +1,10 @@
-"""The student commands against a real `harness serve`: login, competitions, download,
-submit, submissions, select, leaderboard; errors as one line; local vs remote reading."""
+"""The student commands against the server: login, competitions, download, submit,
+submissions, select, leaderboard; errors as one line; local vs remote reading.
+
+The app is served in process: the commands' HTTP client (harness.client.Client) is given
+a transport that hands requests for the server's URL to it (conftest.py AppServer), while
+any other address still goes over the network (an unreachable server stays unreachable).
+"""
 
 from __future__ import annotations
 
@@ -14,25 +19,26 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.home import RELEASED_FILES, load_prepared
-from harness.service import Harness
 
 STUDENT_COMMANDS = ["login", "competitions", "download", "submit", "submissions", "select",
                     "leaderboard"]
 
 
 @pytest.fixture(scope="module")
-def classroom(_prepared_home, tmp_path_factory, start_server):
+def classroom(_prepared_home, tmp_path_factory, serve_app):
     home = tmp_path_factory.mktemp("classroom") / "home"
     shutil.copytree(_prepared_home, home)
-    harness = Harness(home)
-    tokens = {name: harness.add_team(name)[1] for name in ("owls", "rockets", "foxes")}
-    server = start_server(home)
-    return {"home": home, "harness": harness, "tokens": tokens, "url": server.url}
+    server = serve_app(home)
+    tokens = {name: server.h.add_team(name)[1] for name in ("owls", "rockets", "foxes")}
+    return {"home": home, "harness": server.h, "tokens": tokens, "url": server.url,
+            "server": server}
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """Run `harness ...` in-process with a login file of this test's own."""
+def cli(tmp_path, monkeypatch, classroom):
+    """Run `harness ...` in-process with a login file of this test's own, its client
+    talking to the classroom's server."""
+    classroom["server"].route_clients(monkeypatch)
     for name in ("HARNESS_SERVER", "HARNESS_TOKEN", "HARNESS_HOME", "HARNESS_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "160")      # a wide terminal: table cells do not wrap
@@ -49,8 +55,8 @@ def cli(tmp_path, monkeypatch):
 
 
 def api(classroom, path, token=None, **params):
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.get(classroom["url"] + path, headers=headers, params=params).json()
+    with classroom["server"].client(token) as client:
+        return client.get(path, params=params).json()
 
 
 def one_error_line(result) -> str:
@@ -139,9 +145,9 @@ def test_server_errors_reach_the_student_as_the_servers_detail(classroom, cli, t
     bad = tmp_path / "bad.csv"
     bad.write_text("id,label\n1,3\n")
     result = cli("submit", "digits", "-f", bad, code=2)
-    detail = httpx.post(classroom["url"] + "/api/competitions/digits/submissions",
-                        headers={"Authorization": f"Bearer {token}"},
-                        files={"file": ("bad.csv", bad.read_bytes())}).json()["detail"]
+    with classroom["server"].client(token) as client:
+        detail = client.post("/api/competitions/digits/submissions",
+                             files={"file": ("bad.csv", bad.read_bytes())}).json()["detail"]
     assert one_error_line(result) == f"error: {detail}"
     hidden = cli("leaderboard", "digits", "--private", code=2)
     assert "reveal" in one_error_line(hidden)
@@ -212,3 +218,29 @@ def test_client_turns_any_server_answer_into_one_line():
         client.competition("x")
     with pytest.raises(LimitError, match="^limit reached$"):
         client.submissions("x")
+
+
+def test_the_leaderboard_shows_intervals_and_the_teams_tied_with_the_leader(
+        classroom, cli, make_predictions):
+    """roc_auc: intervals from the reference curve; the table's ± and tie mark, the CSV's
+    interval columns and the JSON all carry the server's numbers."""
+    harness, home = classroom["harness"], classroom["home"]
+    for name, right in (("owls", 0.95), ("rockets", 0.94), ("foxes", 0.7)):
+        team = harness.authenticate(classroom["tokens"][name])
+        harness.submit("breast-cancer", team,
+                       make_predictions(home, "breast-cancer", right, right, seed=7))
+    cli("login", "--server", classroom["url"], "--token", classroom["tokens"]["foxes"])
+    board = json.loads(cli("leaderboard", "breast-cancer", "--format", "json").stdout)
+    assert board["tied_with_leader"] == sum(r["tied"] is True for r in board["rows"]) >= 1
+    assert all(r["interval"][0] < r["score"] <= r["interval"][1] for r in board["rows"])
+    table = cli("leaderboard", "breast-cancer").stdout
+    assert "±" in table and f"tied: {board['tied_with_leader']} team" in table
+    for r in board["rows"]:
+        half = (r["interval"][1] - r["interval"][0]) / 2
+        line = next(line for line in table.splitlines() if f" {r['team']} " in line)
+        assert f"± {half:.3g}" in line and ("yes" in line) == r["tied"]
+    rows = cli("leaderboard", "breast-cancer", "--format", "csv").stdout.splitlines()
+    header = rows[0].split(",")
+    for line, r in zip(rows[1:], board["rows"]):
+        cells = dict(zip(header, line.split(",")))
+        assert [float(cells["interval_low"]), float(cells["interval_high"])] == r["interval"]

@@ -1,5 +1,6 @@
 """The teacher commands (team add/import/list/baseline, close, reopen, reveal, rescore,
-serve) and the README's classroom flow end to end through a real `harness serve`."""
+serve) and the README's classroom flow end to end through the server (served in process:
+tests/conftest.py AppServer; tests/test_readme.py runs the README against a real one)."""
 
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def test_every_teacher_command_has_help_with_an_example(cli, command):
     assert "Example" in cli(*command, "--help").stdout
 
 
-def test_the_readme_classroom_flow(tmp_path, cli, start_server, monkeypatch, make_predictions):
+def test_the_readme_classroom_flow(tmp_path, cli, serve_app, monkeypatch, make_predictions):
     home = tmp_path / "srv"
     # teacher: prepare, roster, serve
     cli("prepare", "digits", "--home", home)
@@ -106,7 +107,8 @@ def test_the_readme_classroom_flow(tmp_path, cli, start_server, monkeypatch, mak
     out = cli("team", "import", roster, "--home", home).stdout
     with open(re.search(r"tokens written to (\S+?):", out).group(1), newline="") as f:
         tokens = {r["team"]: r["token"] for r in csv.DictReader(f)}
-    server = start_server(home)
+    server = serve_app(home)
+    server.route_clients(monkeypatch)
     key = AnswerKey.from_prepared(load_prepared(home, "digits"))
 
     # students, each on their own machine (own login file)

@@ -17,9 +17,10 @@ from harness.cli import main
 from harness.errors import HarnessError
 from harness.lab.attack import (KaggleBoard, LabelCsv, LadderBoard, boosting_attack,
                                 majority_vote, resplit, score_batch, submission_csv)
-from harness.lab.holdout import Thresholdout, holdout_reuse
-from harness.lab.overfit import (board_scores, optimism, paired_gap, pick, public_sizes,
-                                 selection_study, summarize)
+from harness.lab.holdout import (Thresholdout, correlation_queries, holdout_reuse,
+                                 reuse_verdict)
+from harness.lab.overfit import (board_scores, board_standard_error, optimism, paired_gap,
+                                 pick, public_sizes, selection_study, summarize)
 from harness.metrics import METRICS
 from harness.rules import Entry, best_public
 from harness.scoring import AnswerKey, round_public, score
@@ -165,6 +166,84 @@ def test_thresholdout_noise_is_laplace_around_the_holdout():
     assert abs(answers.mean() - 1) < 0.002 and 0.008 < answers.std() / np.sqrt(2) < 0.012
 
 
+class RecordingRng:
+    """Stands in for numpy's Generator: records each Laplace scale asked for, draws 0."""
+
+    def __init__(self):
+        self.scales = []
+
+    def laplace(self, loc, scale):
+        self.scales.append(scale)
+        return 0.0
+
+
+def test_thresholdout_draws_its_noise_as_in_the_paper():
+    # Dwork et al.: T^ = T + Lap(2σ) at the start; Lap(4σ) on every comparison; an
+    # over-threshold answer gets Lap(σ) and a fresh T^ = T + Lap(2σ)
+    rng = RecordingRng()
+    mech = Thresholdout(threshold=0.1, noise=0.01, budget=5, rng=rng)
+    assert rng.scales == [0.02]
+    assert mech.answer(0.5, 0.55) == 0.5              # within T: the training value
+    assert rng.scales == [0.02, 0.04]                 # no answer noise, T^ kept
+    assert mech.answer(0.5, 0.7) == pytest.approx(0.7)
+    assert rng.scales == [0.02, 0.04, 0.04, 0.01, 0.02]
+    assert mech.over_threshold == 1
+
+
+def test_thresholdout_keeps_its_noisy_threshold_until_it_answers_from_the_holdout():
+    rng = np.random.default_rng(5)
+    mech = Thresholdout(threshold=0.1, noise=0.001, budget=10, rng=rng)
+    first = mech._noisy_threshold
+    for _ in range(50):
+        mech.answer(0.5, 0.5)
+    assert mech._noisy_threshold == first and mech.over_threshold == 0
+    mech.answer(0.0, 1.0)
+    assert mech._noisy_threshold != first and mech.over_threshold == 1
+
+
+def test_correlation_queries_are_bounded_and_map_back_to_the_correlation():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((500, 40)), rng.choice([-1.0, 1.0], 500)
+    q = correlation_queries(x, y, clip=3.0)
+    assert q.min() >= 0 and q.max() <= 1
+    np.testing.assert_allclose(q * 6 - 3, x.T @ y / 500, atol=0.01)   # clipping is rare
+    np.testing.assert_allclose(correlation_queries(x, y, clip=100.0) * 200 - 100,
+                               x.T @ y / 500, atol=1e-12)
+
+
+def test_thresholdout_beats_the_reused_holdout_at_every_k():
+    result = holdout_reuse(600, 600, ks=[0, 10, 30], repeats=6, seed=0)
+    comp = result.comparison
+    assert comp.k.tolist() == [10, 30]        # every k > 0 shown
+    assert comp.beats.all(), comp
+    assert (comp.thresholdout_error < comp.standard_error).all()
+    guarded = result.curves[result.curves.mechanism == "thresholdout"]
+    assert (abs(guarded.holdout - 0.5) < 0.04).all()
+    assert result.unanswered == 0 and result.budget_spent < 1000
+
+
+def test_reuse_verdict_says_where_thresholdout_did_not_win_and_why():
+    def table(*rows):
+        return pd.DataFrame(rows, columns=["k", "standard_error", "thresholdout_error", "gain",
+                                           "gain_ci", "beats", "answered"])
+
+    won = reuse_verdict(table((5, 0.04, 0.01, 0.03, 0.01, True, 20),
+                              (10, 0.06, 0.01, 0.05, 0.01, True, 20)), 0.03, 0.003)
+    assert "beat the reused holdout at every k shown (k = 5..10)" in won
+    # the paper code's T = 4/sqrt(n) at k = 5: the plain holdout is off by less than T
+    lost = reuse_verdict(table((5, 0.042, 0.078, -0.036, 0.01, False, 20),
+                               (10, 0.2, 0.19, 0.01, 0.02, False, 20),
+                               (20, 0.09, 0.12, -0.03, 0.01, False, 20),
+                               (30, 0.1, 0.01, 0.09, 0.01, True, 20)), 0.126, 0.03)
+    assert lost.startswith("Thresholdout did NOT beat the reused holdout at every k shown")
+    assert "at k = 5, the reused holdout is off by only 0.042" in lost
+    assert "at k = 10" in lost and "more --repeats" in lost
+    assert "at k = 20, the reused holdout is off by only 0.090" in lost   # below T + noise
+    assert "k = 30" not in lost.split("shown")[1]
+    leaked = reuse_verdict(table((20, 0.09, 0.12, -0.03, 0.01, False, 20)), 0.03, 0.003)
+    assert "at k = 20, Thresholdout was further off (0.120 vs 0.090)" in leaked
+
+
 def test_thresholdout_refuses_negative_settings():
     with pytest.raises(HarnessError, match="threshold"):
         Thresholdout(-0.1, 0.0, 1, np.random.default_rng(0))
@@ -233,6 +312,18 @@ def test_larger_public_set_gives_smaller_optimism():
                                                                      "optimism_ci"] + 0.01
 
 
+def test_board_standard_error_is_the_binomial_one_for_accuracy():
+    key, subs, _ = stand_in(n=2000, k=1)
+    prediction = score(subs[0], key).predictions
+    acc = float(np.mean(prediction == key.y))
+    for size in (100, 400):
+        se = board_standard_error(prediction, key, size, draws=1000, seed=1)
+        assert se == pytest.approx(np.sqrt(acc * (1 - acc) / size), rel=0.1)
+    # unlike the spread over re-draws of one test set, it does not vanish as the
+    # public part approaches the whole test set
+    assert board_standard_error(prediction, key, 1990, draws=300) > 0.008
+
+
 def test_public_sizes_adds_the_own_and_checks_fractions():
     key = binary_key(1000, 400)
     assert public_sizes(key, (0.1, 0.405, 0.8)) == [100, 400, 800]
@@ -280,8 +371,11 @@ def test_holdout_reuse_command(tmp_path):
                                     "--repeats", "2", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert "Standard holdout" in res.output and "report:" in res.output
+    assert "the reused holdout at every k shown" in res.output     # won, or where not and why
     numbers = json.loads((tmp_path / "holdout_reuse.json").read_text())["numbers"]
     assert numbers["n"] == 200 and "thresholdout" in numbers
+    assert [r["k"] for r in numbers["comparison"]] == list(range(1, 11))
+    assert numbers["beats_every_k"] == all(r["beats"] for r in numbers["comparison"])
 
 
 def test_overfit_command_small(prepared_home, tmp_path):
@@ -292,6 +386,13 @@ def test_overfit_command_small(prepared_home, tmp_path):
     data = json.loads(res.stdout)
     assert data["configurations"] == 2
     assert {"public", "private", "optimism"} <= set(data["by_public"])
+    assert 0 < data["board_se"] < 0.1 and "re-draws" in data["interval"]
+    assert all(row["board_se"] > 0 for row in data["optimism_curve"])
+    verdicts = json.loads((tmp_path / "overfit.json").read_text())["verdicts"]
+    # the ± is labelled for what it is, and one board score's standard error sits beside it
+    assert any("re-draws of which rows of this one test set are public" in v for v in verdicts)
+    assert any(v.startswith("Picked by the public board") and "standard error" in v
+               for v in verdicts)
     assert (tmp_path / "overfit_scatter.png").is_file()
     assert (tmp_path / "overfit_optimism.png").is_file()
 

@@ -14,13 +14,17 @@ torch = pytest.importorskip("torch")
 from click.testing import CliRunner  # noqa: E402
 
 from harness.cli import main  # noqa: E402
-from harness.lab.batch import batch_verdict  # noqa: E402
-from harness.lab.diagnose import (FINE, MODEL_BIAS, OPTIMIZATION, OVERFITTING,  # noqa: E402
-                                  flowchart)
+from harness.baselines.diagnosis import BIAS, FINE as LINE_FINE, OVERFIT, diagnose  # noqa: E402
+from harness.lab.batch import (HELD, NO_DIFFERENCE, OPPOSITE, UNTESTED,  # noqa: E402
+                               BatchBudget, batch_verdict, judge_claim)
+from harness.lab.diagnose import (FINE, MISMATCH, MODEL_BIAS, OPTIMIZATION,  # noqa: E402
+                                  OVERFITTING, ModelSpec, Remedy, flowchart, model_verdicts,
+                                  run_diagnose, shifted_inputs)
 from harness.lab.hessian import (LOCAL_MAX, LOCAL_MIN, SADDLE, FLAT_MIN, FlatLoss,  # noqa: E402
                                  classify, full_hessian, hvp, lanczos, toy)
 from harness.lab.nets import LabData, fit, load_data, make_mlp  # noqa: E402
-from harness.lab.optimizers import BumpyValley, toy_trajectories  # noqa: E402
+from harness.lab.optimizers import (TOY_LRS, BumpyValley, OptimizerStudy,  # noqa: E402
+                                    choose_lr, optimizers_verdict, toy_sweep, toy_verdict)
 
 
 @pytest.fixture(autouse=True)
@@ -88,24 +92,53 @@ def test_lanczos_extremes_match_the_full_eigendecomposition():
     assert few[-1] == pytest.approx(exact[-1], rel=1e-6)
 
 
-@pytest.mark.parametrize("eigs, grad, kind, critical", [
-    ([1.0, 2.0, 3.0], 0.0, LOCAL_MIN, True),
-    ([-1.0, -2.0], 1e-6, LOCAL_MAX, True),
-    ([-1.0, 2.0], 0.0, SADDLE, True),
-    ([1e-9, 2.0], 0.0, FLAT_MIN, True),
-    ([1.0, 2.0], 0.5, LOCAL_MIN, False),
+@pytest.mark.parametrize("eigs, grad, kind, critical, ratio", [
+    ([1.0, 2.0, 3.0], 0.0, LOCAL_MIN, True, 1.0),
+    ([-1.0, -2.0], 1e-6, LOCAL_MAX, True, 0.0),
+    ([-1.0, 2.0], 0.0, SADDLE, True, 0.5),
+    ([1e-9, 2.0], 0.0, FLAT_MIN, True, 1.0),
+    ([1.0, 2.0], 0.01, LOCAL_MIN, False, 1.0),
 ])
-def test_classify(eigs, grad, kind, critical):
+def test_hessian_classify(eigs, grad, kind, critical, ratio):
     v = classify(eigs, grad)
     assert (v.kind, v.critical) == (kind, critical)
-    assert v.minimum_ratio == pytest.approx(np.mean(np.asarray(eigs) > 0))
+    assert v.minimum_ratio == pytest.approx(ratio)
+    assert v.positive + v.negative + v.flat == len(eigs)
+
+
+def test_hessian_flat_eigenvalues_do_not_vote_in_the_minimum_ratio():
+    # 9 positive, 5 negative curvatures and 252 near-zero ones (as a trained tanh net has)
+    eigs = np.r_[np.linspace(0.05, 1.4, 9), -np.linspace(0.004, 0.037, 5),
+                 np.linspace(-1e-7, 1e-6, 252)]
+    v = classify(eigs, 1e-5)
+    assert (v.positive, v.negative, v.flat) == (9, 5, 252)
+    assert v.kind == SADDLE and v.minimum_ratio == pytest.approx(9 / 14)
+
+
+def test_hessian_flat_tolerance_follows_the_spectrum_and_the_gradient():
+    # a separated-data region: everything tiny, -1.3e-6 next to a top curvature of 3.9e-5
+    # at a gradient norm of 3.2e-7 is too small for its sign to mean anything
+    eigs = np.r_[3.94e-5, 1.1e-5, 7.4e-6, -1.3e-6, -6.7e-7, np.full(20, 1e-9)]
+    v = classify(eigs, 3.2e-7)
+    assert v.negative == 0 and v.kind == FLAT_MIN
+    assert v.flat_tol == pytest.approx(np.sqrt(3.94e-5 * 3.2e-7))
+    # the same shape of spectrum at a true critical point (gradient 0): a saddle
+    assert classify(eigs, 0.0).kind == SADDLE
+    # units do not matter: the spectrum and the gradient scaled together give the same verdict
+    big = classify(eigs * 1e6, 3.2e-7 * 1e6)
+    assert (big.positive, big.negative, big.flat) == (v.positive, v.negative, v.flat)
+    # and a clear negative curvature at a small gradient stays a saddle
+    assert classify([-0.037, 0.2, 1.43, 1e-9], 1.1e-5).kind == SADDLE
+    every_flat = classify([0.0, 0.0], 0.0)
+    assert math.isnan(every_flat.minimum_ratio) and every_flat.flat == 2
 
 
 # ---------------------------------------------------------------------------------------
 # the flowchart rule, on constructed loss tables
 
 def _table(*rows):
-    return pd.DataFrame(rows, columns=["model", "params", "train_loss", "val_loss"])
+    columns = ["model", "params", "train_loss", "val_loss", "shifted_loss"]
+    return pd.DataFrame(rows, columns=columns[:max(4, max(map(len, rows), default=4))])
 
 
 @pytest.mark.parametrize("table, kind", [
@@ -116,7 +149,16 @@ def _table(*rows):
      MODEL_BIAS),
     (_table(("linear", 10, 0.20, 0.40), ("mlp", 100, 0.01, 0.25), ("big", 300, 0.001, 0.9)),
      OVERFITTING),
-    (_table(("linear", 10, 0.20, 0.25), ("mlp", 100, 0.05, 0.10)), FINE),
+    (_table(("linear", 10, 0.20, 0.25), ("mlp", 100, 0.05, 0.09)), FINE),
+    # training loss first: a bigger net training worse (0.15 vs 0.01) but still low is not
+    # an optimization issue; its validation loss 0.9 is overfitting
+    (_table(("small", 100, 0.01, 0.3), ("big", 300, 0.15, 0.9)), OVERFITTING),
+    # the 256x256 MLP on digits: a gap of 5% of ln 10, but 60x the training loss
+    (_table(("linear", 650, 0.3, 0.35), ("2x256", 85002, 0.002, 0.12)), OVERFITTING),
+    # validation fine, the shifted rows far worse: mismatch
+    (_table(("linear", 10, 0.3, 0.33, 0.5), ("mlp", 100, 0.05, 0.08, 1.5)), MISMATCH),
+    (_table(("linear", 10, 0.3, 0.33, 0.35), ("mlp", 100, 0.05, 0.08, 0.1)), FINE),
+    (_table(("mlp", 100, 0.01, 0.9, 2.0)), OVERFITTING),     # overfitting decides first
 ])
 def test_flowchart_verdicts(table, kind):
     d = flowchart(table, null_loss=2.3)
@@ -124,39 +166,146 @@ def test_flowchart_verdicts(table, kind):
     assert d.lines and all(isinstance(line, str) for line in d.lines)
 
 
+@pytest.mark.parametrize("train, val", [(2.0, 2.1), (0.6, 0.62), (0.4, 0.45), (0.01, 0.9),
+                                        (0.002, 0.12), (0.05, 0.09), (0.3, 0.5),
+                                        (0.001, 0.03)])
+def test_flowchart_and_the_baselines_line_share_one_set_of_thresholds(train, val):
+    lab = flowchart(_table(("net", 100, train, val)), null_loss=math.log(10)).kind
+    line = diagnose(train, val, math.log(10))
+    assert line.startswith({MODEL_BIAS: BIAS, OVERFITTING: OVERFIT, FINE: LINE_FINE}[lab])
+
+
+def test_model_verdicts_judge_each_model_against_the_smaller_ones():
+    table = _table(("linear", 10, 1.5, 1.6), ("mlp", 100, 0.05, 0.09), ("big", 300, 0.001, 0.5),
+                   ("deep", 400, 2.2, 2.2))
+    assert model_verdicts(table, 2.3) == [MODEL_BIAS, FINE, OVERFITTING, OPTIMIZATION]
+    assert flowchart(table, 2.3).kind == OPTIMIZATION      # the biggest is the one diagnosed
+
+
 def test_flowchart_names_the_offending_pair_and_the_better_validator():
     d = flowchart(_table(("20-layer", 100, 0.10, 0.15), ("56-layer", 300, 0.60, 0.65)), 2.3)
     assert "56-layer" in d.lines[0] and "20-layer" in d.lines[0]
     d = flowchart(_table(("small", 10, 0.2, 0.3), ("big", 300, 0.001, 0.9)), 2.3)
     assert any("small" in line for line in d.lines)
+    assert "the floor, 2%" in d.lines[0]
+    d = flowchart(_table(("mlp", 100, 0.05, 0.08, 1.5)), 2.3)
+    assert "shifted rows" in d.lines[0] and "1.5" in d.lines[0]
     bias = flowchart(_table(("a", 10, 0.69, 0.7), ("b", 100, 0.69, 0.7)), 0.69)
     assert bias.kind == MODEL_BIAS and "do not lower" in bias.lines[1]
     with pytest.raises(ValueError):
         flowchart(_table(), 1.0)
 
 
-def test_batch_verdict_states_what_the_numbers_show():
-    def table(acc_small, acc_full):
-        return pd.DataFrame([
-            {"batch_size": 1, "updates_per_epoch": 100, "sec_per_epoch": 1.0,
-             "ms_per_update": 10.0, "train_acc": acc_small, "val_acc": acc_small,
-             "train_loss": 0.1, "val_loss": 0.2},
-            {"batch_size": 100, "updates_per_epoch": 1, "sec_per_epoch": 0.02,
-             "ms_per_update": 20.0, "train_acc": acc_full, "val_acc": acc_full,
-             "train_loss": 0.1, "val_loss": 0.2}])
-    assert "smaller batches did better" in batch_verdict(table(0.9, 0.5), 3)[2]
-    assert "smaller batches did worse" in batch_verdict(table(0.5, 0.9), 3)[2]
-    assert "no clear difference" in batch_verdict(table(0.9, 0.9), 3)[2]
-    assert "100x the rows for 2.0x the time" in batch_verdict(table(0.9, 0.9), 3)[0]
+def _batch_tables(val_small, val_large, train=(1.0, 1.0, 1.0), seeds=((0.0, 0.0),),
+                  losses=(0.01, 0.01, 0.01)):
+    """Per-seed and mean tables for batch sizes 1, 10, 100: ``seeds`` holds per-seed offsets
+    of the (small, large) validation accuracies."""
+    rows = []
+    for k, (ds, dl) in enumerate(seeds):
+        for b, tr, loss, va in zip((1, 10, 100), train, losses,
+                                   (val_small + ds, (val_small + val_large) / 2, val_large + dl)):
+            rows.append({"batch_size": b, "seed": k, "updates": 50, "epochs": 0.5 * b,
+                         "updates_per_epoch": 100 // b, "ms_per_update": 1.0 + b / 100,
+                         "sec_per_epoch": (1.0 + b / 100) / b, "training_loss": loss,
+                         "validation_loss": 0.2, "training_accuracy": tr,
+                         "validation_accuracy": va})
+    per_seed = pd.DataFrame(rows)
+    table = per_seed.drop(columns="seed").groupby("batch_size").mean().reset_index()
+    table["validation_accuracy_sd"] = per_seed.groupby("batch_size")["validation_accuracy"].std(
+        ).to_numpy()
+    table[["updates", "updates_per_epoch"]] = table[["updates", "updates_per_epoch"]].astype(int)
+    return table, per_seed
 
 
-def test_toy_trajectories_momentum_rolls_past_the_bump_plain_sgd_does_not():
+@pytest.mark.parametrize("val_small, val_large, seeds, outcome", [
+    (0.95, 0.85, ((0.0, 0.0),), HELD),
+    (0.85, 0.95, ((0.0, 0.0),), OPPOSITE),
+    (0.95, 0.94, ((0.0, 0.0),), NO_DIFFERENCE),      # within twice the SE on 1,000 rows
+    # 0.05 apart on average, but the seeds disagree wildly: within the noise
+    (0.95, 0.90, ((0.2, -0.2), (-0.2, 0.2)), NO_DIFFERENCE),
+])
+def test_judge_claim_against_the_noise(val_small, val_large, seeds, outcome):
+    table, per_seed = _batch_tables(val_small, val_large, seeds=seeds)
+    claim = judge_claim(table, per_seed, n_validation=1000, null_loss=2.3)
+    assert claim["outcome"] == outcome
+    assert (claim["small"], claim["large"]) == (1, 100)
+    assert claim["difference"] == pytest.approx(val_small - val_large)
+
+
+def test_judge_claim_leaves_out_what_did_not_converge():
+    # batch 1 trained less well, batch 100 kept a high training loss: neither is compared
+    table, per_seed = _batch_tables(0.95, 0.5, train=(0.9, 1.0, 1.0), losses=(0.3, 0.01, 1.5))
+    claim = judge_claim(table, per_seed, n_validation=1000, null_loss=2.3)
+    assert claim["converged"] == [10] and claim["not_converged"] == [1, 100]
+    assert claim["outcome"] == UNTESTED
+
+
+def test_batch_verdict_states_budget_convergence_claim_and_the_sizes_used():
+    table, per_seed = _batch_tables(0.95, 0.95, train=(0.9, 1.0, 1.0))
+    claim = judge_claim(table, per_seed, n_validation=180, null_loss=2.3)
+    lines = batch_verdict(table, claim, BatchBudget("updates", 50), n_train=100,
+                          n_validation=180, optimizer="sgd", lr=0.1, seeds=1, network="1x8")
+    text = "\n".join(lines)
+    assert "100x the rows for 2.0x the time" in lines[0]
+    assert "50 updates for every batch size" in text and "batch 1 sees 0.5 epochs" in text
+    assert "Not converged" in text and "batch 1;" in text
+    assert "did not show here" in text and "batch 10 vs" in text and "batch 100" in text
+    assert lines[-1].startswith("Caveat: batch sizes 1, 10 and 100 (the full training set) only")
+    lines = batch_verdict(table, claim, BatchBudget("epochs", 3), n_train=100, n_validation=180,
+                          optimizer="sgd", lr=0.1, seeds=1, network="1x8")
+    assert any("3 epochs for every batch size, so batch 1 makes 50 updates" in x for x in lines)
+    with pytest.raises(ValueError, match="updates, epochs"):
+        BatchBudget("steps", 3)
+
+
+def test_optimizers_toy_story_holds_over_the_whole_rate_grid_not_one_hand_set_rate():
     valley = BumpyValley()
     assert any(m < valley.c for m in valley.local_minima_x())
-    table, paths = toy_trajectories(valley, names=("sgd", "momentum", "adam"), steps=300)
+    grid, table, paths = toy_sweep(valley, names=("sgd", "momentum", "adam"), steps=300)
+    assert sorted(grid.lr.unique()) == sorted(TOY_LRS) and len(grid) == 3 * len(TOY_LRS)
+    sgd = grid[grid.optimizer == "SGD"]
+    # plain gradient descent: stable exactly below 2/b, and over the bump at no stable rate
+    assert (sgd.diverged == (sgd.lr > 2 / valley.b)).all()
+    assert not sgd.crossed_bump.any()
+    momentum = grid[(grid.optimizer == "SGD + momentum") & ~grid.diverged]
+    assert momentum.crossed_bump.sum() >= 3
+    # one rate per optimizer, chosen by the same rule, and the story at those rates
+    assert table.optimizer.tolist() == ["SGD", "SGD + momentum", "Adam"]
+    assert set(table.lr) <= set(TOY_LRS) and grid.chosen.sum() == 3
     crossed = dict(zip(table["optimizer"], table["crossed_bump"]))
     assert crossed == {"SGD": False, "SGD + momentum": True, "Adam": True}
     assert all(p.shape == (301, 2) for p in paths.values())
+    lines = toy_verdict(table, grid, valley)
+    assert any("SGD at 0 of" in line for line in lines)
+
+
+def test_optimizers_choose_lr_takes_the_best_mean_validation_and_never_a_diverged_rate():
+    grid = pd.DataFrame({
+        "optimizer": ["SGD"] * 3 + ["Adam"] * 3,
+        "lr": [0.01, 0.1, 1.0, 1e-4, 1e-3, 1e-2],
+        "val_acc": [0.80, 0.90, np.nan, 0.90, 0.90, 0.70],
+        "val_loss": [0.6, 0.3, np.nan, 0.35, 0.30, 0.9],
+    })
+    assert grid.lr[choose_lr(grid, True)].tolist() == [0.1, 1e-3]   # Adam: tie -> lower loss
+    assert grid.lr[choose_lr(grid, False)].tolist() == [0.1, 1e-3]
+
+
+def test_optimizers_verdict_reports_mean_and_sd_and_the_grid_edge():
+    table = pd.DataFrame([
+        {"optimizer": "SGD", "lr": 0.3, "at_grid_edge": True, "train_loss": 0.2,
+         "train_loss_sd": 0.01, "val_loss": 0.3, "val_loss_sd": 0.02, "train_acc": 0.9,
+         "train_acc_sd": 0.01, "val_acc": 0.90, "val_acc_sd": 0.01},
+        {"optimizer": "Adam", "lr": 0.003, "at_grid_edge": False, "train_loss": 0.05,
+         "train_loss_sd": 0.005, "val_loss": 0.2, "val_loss_sd": 0.01, "train_acc": 0.99,
+         "train_acc_sd": 0.002, "val_acc": 0.95, "val_acc_sd": 0.01}])
+    study = OptimizerStudy(table, pd.DataFrame(), {}, (0, 1, 2))
+    lines = optimizers_verdict(study, (0.3, 1, 3))
+    assert "by the mean final validation accuracy over 3 seeds" in lines[0]
+    assert "SGD 0.3" in lines[0] and "Adam 0.003" in lines[0]
+    assert lines[1].startswith("At the edge of its grid") and "SGD" in lines[1]
+    assert "Adam 0.05 ± 0.005" in lines[2]
+    assert "best Adam 0.95 ± 0.01, worst SGD 0.9 ± 0.01" in lines[3]
+    assert "larger than twice the seeds' spread" in lines[3]
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,13 +353,69 @@ def test_diagnose_command(prepared_home, tmp_path):
     out = tmp_path / "lab"
     text = _run(["lab", "diagnose", "digits", "--home", str(prepared_home), "--out", str(out),
                  "--model", "0", "--model", "1x4", "--epochs", "2", "--seeds", "2",
-                 "--train-rows", "80"])
+                 "--train-rows", "80", "--shift", "2"])
     report = _report(out, "diagnose-default")
-    assert report["numbers"]["verdict"] in (MODEL_BIAS, OPTIMIZATION, OVERFITTING, FINE)
-    assert len(report["numbers"]["per_seed"]) == 2
-    assert f"Verdict: {report['numbers']['verdict'].upper()}" in text
+    numbers = report["numbers"]
+    assert numbers["verdict"] in (MODEL_BIAS, OPTIMIZATION, OVERFITTING, MISMATCH, FINE)
+    assert len(numbers["per_seed"]) == 2
+    assert f"Verdict: {numbers['verdict'].upper()}" in text
+    assert numbers["thresholds"]["high_train"] == 0.2 and report["settings"]["shift"] == 2
+    assert all(m["shifted_loss"] > 0 and "verdict" in m for m in numbers["models"])
     assert (out / "diagnose-default.png").stat().st_size > 0
     assert "report:" in text
+    bad = CliRunner().invoke(main, ["lab", "diagnose", "digits", "--home", str(prepared_home),
+                                    "--out", str(out), "--model", "0", "--shift", "8"])
+    assert bad.exit_code == 2 and "1 to 7 pixels" in bad.output
+
+
+def test_shifted_inputs_move_images_by_pixels_and_tables_by_standard_deviations(
+        prepared_home, digits):
+    from harness.home import load_prepared
+
+    data = load_data(digits)
+    moved = shifted_inputs(data, 2).reshape(-1, 8, 8)
+    images = data.x_val.reshape(-1, 8, 8)
+    assert torch.equal(moved[:, 2:, 2:], images[:, :6, :6])
+    assert moved[:, :2, :].abs().sum() == 0 and moved[:, :, :2].abs().sum() == 0
+    cancer = load_data(load_prepared(prepared_home, "breast-cancer"))
+    assert torch.allclose(shifted_inputs(cancer, 1.5), cancer.x_val + 1.5)
+    with pytest.raises(ValueError, match="1 to 7 pixels"):
+        shifted_inputs(data, 0.4)
+
+
+def test_run_diagnose_retries_an_overfitting_net_with_dropout_and_weight_decay(digits):
+    from harness.lab.diagnose import Budget
+
+    data = load_data(digits).subset(150)
+    budget = Budget(epochs=30, batch_size=32, lr=1e-2)
+    result = run_diagnose(data, [ModelSpec(0, 0), ModelSpec(1, 128)], budget, seeds=(0,))
+    assert result.diagnosis.kind == OVERFITTING
+    before, after = result.table.iloc[-1], result.remedy.iloc[0]
+    assert after["model"] == "1x128 relu +dropout 0.5 +wd 0.001"
+    assert after["params"] == before["params"]
+    assert after["gap"] < 0.9 * before["gap"]            # regularization closes the gap
+    assert "the gap shrinks" in result.diagnosis.lines[-1]
+    assert set(result.per_seed["model"]) == {"linear (reference)", "1x128 relu", after["model"]}
+    assert after["model"] in result.curves
+    skipped = run_diagnose(data, [ModelSpec(1, 128)], budget, seeds=(0,), remedy=Remedy(0, 0))
+    assert skipped.diagnosis.kind == OVERFITTING and skipped.remedy is None
+
+
+def test_dropout_is_active_in_training_only_and_fit_stops_at_max_updates(digits):
+    torch.manual_seed(0)
+    net = make_mlp(64, 10, 2, 16, dropout=0.5)
+    assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 2
+    x = torch.rand(4, 64)
+    assert not torch.equal(net(x), net(x))          # training mode: a new mask each call
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    with pytest.raises(ValueError, match="dropout"):
+        make_mlp(64, 10, 1, 8, dropout=1.0)
+    small = load_data(digits).subset(48)
+    hist = fit(make_mlp(64, 10, 1, 8), small, epochs=10, batch_size=16, max_updates=7)
+    assert hist.updates == 7 and hist.at_update == [0, 3, 6, 7]
+    hist = fit(make_mlp(64, 10, 1, 8), small, epochs=10, batch_size=16, eval_every=4)
+    assert hist.at_update == [0, 12, 24, 30] and len(hist.epoch_seconds) == 4
 
 
 def test_diagnose_optimization_preset_reproduces_on_tiny_settings(prepared_home, tmp_path):
@@ -242,31 +447,70 @@ def test_hessian_command(prepared_home, tmp_path, max_full, method):
     report = _report(out, "hessian")
     assert report["numbers"]["toy"]["eigenvalues"] == pytest.approx([-2.0, 2.0])
     assert report["numbers"]["toy"]["kind"] == SADDLE
-    assert len(report["numbers"]["points"]) == 2
+    points = report["numbers"]["points"]
+    assert len(points) == 2
     assert f"[{method} Hessian]" in text
+    assert "neither make a saddle nor vote in the minimum ratio" in text
+    for p in points:
+        assert f"{p['positive']} positive, {p['negative']} negative, {p['flat']} flat" in text
+        if method == "full":    # every eigenvalue is counted once
+            assert p["positive"] + p["negative"] + p["flat"] == p["params"]
     assert (out / "hessian-toy.png").is_file() and (out / "hessian-network.png").is_file()
 
 
-def test_batch_command(prepared_home, tmp_path):
+def test_batch_command_gives_every_batch_size_the_same_updates(prepared_home, tmp_path):
+    out = tmp_path / "lab"
+    result = CliRunner().invoke(main, [
+        "lab", "batch", "digits", "--home", str(prepared_home), "--out", str(out),
+        "--batch-sizes", "1,16,full", "--updates", "12", "--train-rows", "48", "--seeds", "2",
+        "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    numbers = json.loads(result.stdout)      # the progress bar is on stderr
+    assert numbers["budget"] == "updates" and numbers["updates"] == 12
+    rows = numbers["rows"]
+    assert [r["batch_size"] for r in rows] == [1, 16, 48]
+    assert [r["updates"] for r in rows] == [12, 12, 12]       # not 48, 3 and 1
+    assert [r["epochs"] for r in rows] == [0.25, 4, 12]
+    assert all(0 <= r["validation_accuracy"] <= 1 and r["validation_accuracy_sd"] is not None
+               for r in rows)
+    assert numbers["claim"]["outcome"] in (HELD, OPPOSITE, NO_DIFFERENCE, UNTESTED)
+    report = _report(out, "batch")
+    assert report["verdicts"][-1].startswith("Caveat: batch sizes 1, 16 and 48 (the full")
+    assert (out / "batch.png").is_file()
+
+
+def test_batch_command_epochs_budget_as_before(prepared_home, tmp_path):
     out = tmp_path / "lab"
     text = _run(["lab", "batch", "digits", "--home", str(prepared_home), "--out", str(out),
-                 "--batch-sizes", "1,16,full", "--epochs", "1", "--train-rows", "48"])
+                 "--batch-sizes", "1,16,full", "--budget", "epochs", "--epochs", "1",
+                 "--train-rows", "48", "--seeds", "1"])
     rows = _report(out, "batch")["numbers"]["rows"]
     assert [r["batch_size"] for r in rows] == [1, 16, 48]
-    assert [r["updates_per_epoch"] for r in rows] == [48, 3, 1]
-    assert "smaller batches" in text or "no clear difference" in text
-    assert (out / "batch.png").is_file()
+    assert [r["updates"] for r in rows] == [48, 3, 1]
+    assert "1 epoch for every batch size, so batch 1 makes 48 updates" in text
+    assert "The lecture's claim" in text
 
 
 def test_optimizers_command(prepared_home, tmp_path):
     out = tmp_path / "lab"
     text = _run(["lab", "optimizers", "digits", "--home", str(prepared_home), "--out", str(out),
                  "--epochs", "1", "--depth", "1", "--width", "8", "--toy-steps", "300",
-                 "--train-rows", "64"])
+                 "--train-rows", "64", "--seeds", "2", "--lr-factors", "1,10"])
     numbers = _report(out, "optimizers")["numbers"]
     assert len(numbers["rows"]) == 6 and len(numbers["toy"]) == 6
-    assert "Rolled past the bump" in text
-    assert (out / "optimizers.png").is_file() and (out / "optimizers-toy.png").is_file()
+    assert len(numbers["grid"]) == 12 and len(numbers["toy_grid"]) == 6 * len(TOY_LRS)
+    for row in numbers["rows"]:
+        rates = [g for g in numbers["grid"] if g["optimizer"] == row["optimizer"]]
+        best = max(r["val_acc"] for r in rates)
+        assert row["val_acc"] == best and row["val_acc_sd"] >= 0
+        assert row["at_grid_edge"]          # a 2-rate grid: every pick is at an edge
+    assert "mean ± sd over the 2 seeds" in text
+    assert "rolled past the bump" in text and "SGD at 0 of" in text
+    for name in ("optimizers.png", "optimizers-grid.png", "optimizers-toy.png"):
+        assert (out / name).is_file()
+    bad = CliRunner().invoke(main, ["lab", "optimizers", "digits", "--home", str(prepared_home),
+                                    "--lr-factors", "1,-3", "--out", str(out)])
+    assert bad.exit_code == 2 and "--lr-factors" in bad.output
 
 
 def test_help_has_examples():

@@ -74,7 +74,8 @@ def test_a_release2_database_migrates_in_place(empty_url, tmp_path):
     h = Harness(home, empty_url)                   # opening it migrates it
     with h.context.database.engine.connect() as conn:
         assert migrate.current(conn) == migrate.head()
-        assert conn.execute(sa.text("SELECT version FROM schema_version")).scalar() == 3
+        assert conn.execute(sa.text("SELECT version FROM schema_version")).scalar() \
+            == SCHEMA_VERSION
         tops = [t for (t,) in conn.execute(sa.select(Base.metadata.tables["standings"]
                                                      .c.top_entries))]
     assert tops and all(isinstance(t, list) and len(t[0]) == 4 for t in tops)

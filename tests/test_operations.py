@@ -56,12 +56,13 @@ def test_backup_restore_round_trip(prepared_home, tmp_path, backend, request):
     assert team["id"] > max(t["id"] for t in h.list_teams())
 
 
-def test_sqlite_backup_restores_on_postgres(prepared_home, tmp_path, pg_schema_url):
+def test_sqlite_backup_restores_on_postgres(prepared_home, tmp_path, fresh_postgres_url):
+    url = fresh_postgres_url()
     h = busy_home(prepared_home)
     board = h.leaderboard("digits", "private")
     backup(prepared_home, tmp_path / "b.tar.gz")
-    restore(tmp_path / "b.tar.gz", tmp_path / "pg-home", pg_schema_url)
-    assert Harness(tmp_path / "pg-home", pg_schema_url).leaderboard("digits", "private") == board
+    restore(tmp_path / "b.tar.gz", tmp_path / "pg-home", url)
+    assert Harness(tmp_path / "pg-home", url).leaderboard("digits", "private") == board
 
 
 def test_restore_refuses_a_used_home_and_damaged_archives(prepared_home, tmp_path):
@@ -113,18 +114,22 @@ def test_audit_log_records_teacher_actions(prepared_home):
 def test_schema_v1_database_is_migrated(tmp_path):
     from sqlalchemy import text
 
+    from harness.store import SCHEMA_VERSION
+
     url = default_url(tmp_path)
     Database(url).dispose()
     db = Database(url)
     with db.engine.begin() as conn:                  # make it look like a release-1 database
         conn.execute(text("DROP TABLE audit"))
+        conn.execute(text("DROP TABLE replicates"))        # added by schema version 4
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     db.dispose()
     db = Database(url)
-    assert "audit" in dump_tables(db)
+    assert "audit" in dump_tables(db) and "replicates" in dump_tables(db)
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version FROM schema_version")).scalar() == 3
+        assert conn.execute(text("SELECT version FROM schema_version")).scalar() \
+            == SCHEMA_VERSION
 
 
 def test_doctor_reports_and_fix_removes_stray_temp_files(prepared_home):

@@ -368,3 +368,148 @@ def test_the_shakeup_png_is_drawn_once_per_state_of_the_boards(client, h, make_p
     h.rescore(SLUG)
     client.get(f"/competitions/{SLUG}/shakeup.png")
     assert len(drawn) in (2, 3)       # 2 when the rescore changed nothing that is shown
+
+
+# ---------------------------------------------------------------- each team's own chart
+
+
+def chart_class(h, make_predictions):
+    """Two teams; owls' best private file (#2) is not its selection (#1). Returns tokens
+    and owls' submission ids."""
+    owls, owls_token = h.add_team("owls")
+    rivals, rivals_token = h.add_team("rivals")
+    ids = [h.submit(SLUG, owls, make_predictions(h.home, SLUG, pub, prv, seed=i))["id"]
+           for i, (pub, prv) in enumerate(((0.95, 0.70), (0.80, 0.93), (0.85, 0.80)))]
+    h.submit(SLUG, rivals, make_predictions(h.home, SLUG, 0.9, 0.9, seed=7),
+             message="rivals-only")
+    h.select(SLUG, owls, [ids[0]])
+    return owls_token, rivals_token, ids
+
+
+def test_your_chart_is_secret_before_the_reveal(client, h, make_predictions):
+    owls_token, _, _ = chart_class(h, make_predictions)
+    assert client.get(f"/competitions/{SLUG}/your-chart.png").status_code == 401
+    login(client, owls_token)
+    refused = client.get(f"/competitions/{SLUG}/your-chart.png")
+    assert refused.status_code == 403 and not refused.content.startswith(b"\x89PNG")
+    assert "after the teacher reveals" in refused.text
+    h.close(SLUG)            # closed is not revealed either
+    assert client.get(f"/competitions/{SLUG}/your-chart.png").status_code == 403
+    for url in (f"/competitions/{SLUG}/submit", f"/competitions/{SLUG}"):
+        html = client.get(url).text
+        assert "your-chart" not in html and "best private" not in html
+
+
+def test_your_chart_after_the_reveal_shows_the_missed_best(client, h, make_predictions):
+    owls_token, rivals_token, ids = chart_class(h, make_predictions)
+    h.reveal(SLUG)
+    assert client.get(f"/competitions/{SLUG}/your-chart.png").status_code == 401
+    login(client, owls_token)
+    png = client.get(f"/competitions/{SLUG}/your-chart.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content.startswith(b"\x89PNG") and "no-store" in png.headers["cache-control"]
+    page = client.get(f"/competitions/{SLUG}/submit").text
+    best = next(s for s in h.submissions(SLUG, h.authenticate(owls_token)) if s["id"] == ids[1])
+    caption = re.search(r'data-testid="your-chart-caption">(.*?)</figcaption>', page, re.S)
+    assert f"Your best private score was #{ids[1]} ({best['private_score']:.5f}), not " \
+           "selected" in caption.group(1)
+    assert f'src="/competitions/{SLUG}/your-chart.png"' in page
+    board = client.get(f"/competitions/{SLUG}").text
+    link = re.search(r'data-testid="your-chart-link">(.*?)</p>', board, re.S).group(1)
+    assert f'href="/competitions/{SLUG}/submit#your-chart"' in link
+    assert "your-chart-link" not in client.get(f"/competitions/{SLUG}?projector=1").text
+    # another team gets its own chart, whatever it adds to the URL
+    with TestClient(client.app) as rivals:
+        login(rivals, rivals_token)
+        theirs = rivals.get(f"/competitions/{SLUG}/your-chart.png?team=owls")
+        assert theirs.status_code == 200 and theirs.content != png.content
+        page = rivals.get(f"/competitions/{SLUG}/submit").text
+        [own] = h.submissions(SLUG, h.authenticate(rivals_token))
+        assert f"#{own['id']} ({own['private_score']:.5f}), and you selected it" in page
+        assert all(f"#{i} (" not in page for i in ids)
+
+
+def test_your_chart_is_drawn_once_per_team_and_state(client, h, make_predictions,
+                                                     monkeypatch):
+    import harness.server.pages as pages
+
+    drawn = []
+    real = pages.team_chart_plot
+    monkeypatch.setattr(pages, "team_chart_plot",
+                        lambda chart, **k: drawn.append(chart.points[-1].id) or real(chart, **k))
+    owls_token, rivals_token, ids = chart_class(h, make_predictions)
+    h.reveal(SLUG)
+    login(client, owls_token)
+    first = client.get(f"/competitions/{SLUG}/your-chart.png").content
+    assert client.get(f"/competitions/{SLUG}/your-chart.png").content == first
+    assert drawn == [ids[-1]]
+    with TestClient(client.app) as rivals:
+        login(rivals, rivals_token)
+        rivals.get(f"/competitions/{SLUG}/your-chart.png")
+    assert len(drawn) == 2 and drawn[0] != drawn[1]
+    # a late upload is left out of the chart but changes its note: drawn again, once
+    h.submit(SLUG, h.authenticate(owls_token), make_predictions(h.home, SLUG, 0.9, 0.9))
+    client.get(f"/competitions/{SLUG}/your-chart.png")
+    client.get(f"/competitions/{SLUG}/your-chart.png")
+    assert len(drawn) == 3
+
+
+def test_plot_cache_keeps_at_most_its_limit():
+    from harness.server.pages import PlotCache
+
+    cache, drawn = PlotCache(limit=2), []
+
+    def draw(name):
+        return lambda: drawn.append(name) or name.encode()
+
+    for name in ("a", "b", "a", "c", "a", "b"):
+        assert cache.get(name, (1,), draw(name)) == name.encode()
+    # "a" was asked again before "c" came, so "b" went first and was drawn again
+    assert drawn == ["a", "b", "c", "b"]
+
+
+def test_the_board_shows_each_scores_interval_and_the_band_tied_with_the_leader(
+        client, h, make_predictions):
+    """The page's ± column and shaded band, and the API's JSON, say the same: here two
+    teams one public row apart are tied, a third far behind is not."""
+    key = AnswerKey.from_prepared(h.prepared(SLUG))
+    base = make_predictions(h.home, SLUG, 0.97, 0.97, seed=1)
+    lines = base.decode().splitlines()             # in the answer key's order, after a header
+    line = next(i + 1 for i in key.public_index
+                if lines[i + 1].split(",")[1] == str(int(key.y[i])))
+    row_id, right = lines[line].split(",")
+    lines[line] = f"{row_id},{(int(right) + 5) % 10}"      # one more public row wrong
+    closer = ("\n".join(lines) + "\n").encode()
+    assert score(closer, key).public == pytest.approx(score(base, key).public
+                                                      - 1 / len(key.public_index))
+    for name, data in (("ace", base), ("close", closer),
+                       ("far", make_predictions(h.home, SLUG, 0.6, 0.6, seed=2))):
+        team, _ = h.add_team(name)
+        h.submit(SLUG, team, data)
+    h.add_baseline(SLUG, "middle", make_predictions(h.home, SLUG, 0.8, 0.8, seed=3))
+    board = client.get(f"/api/competitions/{SLUG}/leaderboard").json()
+    assert board["tied_with_leader"] == 2 and board["scored_rows"] == len(key.public_index)
+    assert [(r["team"], r["tied"]) for r in board["rows"]] == [
+        ("ace", True), ("close", True), ("middle", None), ("far", False)]
+    html = client.get(f"/competitions/{SLUG}").text
+    table = re.search(r'data-testid="public-board">(.*?)</table>', html, re.S).group(1)
+    tied_rows = re.findall(r'<tr class="[^"]*\btied\b[^"]*">.*?<td class="teamcol">(\w+)',
+                           table, re.S)
+    assert tied_rows == ["ace", "close"]
+    for r in board["rows"]:       # the ± is half the interval; the interval in the tooltip
+        low, high = r["interval"]
+        assert f'title="95% interval: {low:.5f} to {high:.5f}">&plusmn;&thinsp;' \
+               f'{(high - low) / 2:.5f}</td>' in table
+    legend = re.search(r'data-testid="public-uncertainty">(.*?)</p>', html, re.S).group(1)
+    assert f"{len(key.public_index)} public test rows" in legend
+    assert re.search(r'data-testid="public-tied">2</strong> teams, the leader included', legend)
+    # after the reveal the private board gets its own
+    h.reveal(SLUG)
+    html = client.get(f"/competitions/{SLUG}").text
+    assert 'data-testid="private-uncertainty"' in html
+    assert re.search(r'data-testid="private-tied">\d+</strong>', html)
+    private = client.get(f"/api/competitions/{SLUG}/leaderboard?board=private",
+                         headers={"Authorization": f"Bearer {h.new_token(h.team_named('ace'))}"}
+                         ).json()
+    assert private["scored_rows"] == len(key.private_index)
+    assert all(r["interval"] for r in private["rows"])

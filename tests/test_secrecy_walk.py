@@ -1,4 +1,4 @@
-"""The secrecy walk: every route of a live server, as everyone, before and after the reveal.
+"""The secrecy walk: every route of the app, as everyone, before and after the reveal.
 
 The routes come from the server itself: every path and method of /openapi.json and every
 other route of the app (the HTML pages, the docs, the static files), with path and query
@@ -14,22 +14,23 @@ order, a Usage value or Public/Private label of a test row, the answer key, or a
 team's submissions. After the reveal the private board and the private scores do appear
 (the detector is not blind). Refusals read the same, and take the same time, whether the
 id involved is a public or a private one.
+
+The app is served in process (tests/conftest.py AppServer: requests with their paths as
+written, on one event loop as under uvicorn); nothing here needs a socket.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import statistics
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,7 @@ class Hit:
 class World:
     home: Path
     h: Harness
-    url: str
+    server: object                 # tests/conftest.py AppServer, the app in process
     database_url: str | None
     tokens: dict = field(default_factory=dict)
     markers: dict = field(default_factory=dict)      # team -> text only that team may see
@@ -88,7 +89,6 @@ class World:
     public_scores: list = field(default_factory=list)
     walk_files: dict = field(default_factory=dict)   # (phase, team, route) -> CSV bytes
     nonce: str = "walk-nonce-0123456789"
-    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def key(self) -> AnswerKey:
         return AnswerKey.from_prepared(load_prepared(self.home, SLUG))
@@ -102,35 +102,15 @@ class World:
         return data
 
     def request(self, method, path, viewer=None, body=None, content_type=None) -> tuple:
-        """A raw request (no client-side path clean-up) as ``viewer``: (status, text).
-
-        Each thread keeps its connection open between requests (the walk is long).
-        """
+        """A raw request (no client-side path clean-up) as ``viewer``: (status, text)."""
         headers = {"Cookie": f"{CSRF_COOKIE}={self.nonce}",
                    **({"Content-Type": content_type} if content_type else {})}
         if viewer:
             headers["Authorization"] = f"Bearer {self.tokens[viewer]}"
             headers["Cookie"] += f"; {TOKEN_COOKIE}={self.tokens[viewer]}"
-        for attempt in (1, 2):
-            if getattr(self._local, "conn", None) is None:
-                parts = urlsplit(self.url)
-                self._local.conn = http.client.HTTPConnection(parts.hostname, parts.port,
-                                                              timeout=60)
-            try:
-                self._local.conn.request(method, path, body=body, headers=headers)
-                answer = self._local.conn.getresponse()
-                text = answer.read().decode("utf-8", "replace")
-                break
-            except (http.client.RemoteDisconnected, ConnectionError):
-                self._local.conn.close()        # closed while idle: reconnect once
-                self._local.conn = None
-                if attempt == 2:
-                    raise
-        if answer.will_close:
-            self._local.conn.close()
-            self._local.conn = None
-        head = "\n".join(f"{k}: {v}" for k, v in answer.getheaders())
-        return answer.status, head + "\n\n" + text
+        status, answer_headers, data = self.server.raw(method, path, headers.items(), body)
+        head = "\n".join(f"{k}: {v}" for k, v in answer_headers)
+        return status, head + "\n\n" + data.decode("utf-8", "replace")
 
     def csrf(self, viewer) -> str:
         return _csrf_value(self.nonce, self.tokens[viewer] if viewer else "")
@@ -151,14 +131,14 @@ def form(pairs: list[tuple[str, str]]) -> tuple[bytes, str]:
 
 
 @pytest.fixture(scope="module")
-def world(live_backend, start_server, make_predictions):
+def world(live_backend, serve_app, make_predictions):
     home, database_url = live_backend
     toml = home / "competitions" / SLUG / "competition.toml"
     # the walk submits a lot, and sends hundreds of refused files (timed)
     toml.write_text(set_rules(toml.read_text(), daily_limit=50, refusal_limit=0))
-    h = Harness(home, database_url)
-    server = start_server(home, database_url)
-    w = World(home, h, server.url, database_url)
+    server = serve_app(home, database_url)
+    h = server.h
+    w = World(home, h, server, database_url)
     for i, (team, plans) in enumerate(PLANS.items()):
         w.tokens[team] = h.add_team(team)[1]
         w.markers[team] = f"note-of-{team}-{uuid.uuid4().hex[:8]}"
@@ -181,8 +161,7 @@ def world(live_backend, start_server, make_predictions):
     # the detector must be able to tell a private score from every public one
     public_texts = {t for v in w.public_scores for t in secret_texts(v)}
     assert not public_texts & {t for v in w.private_scores for t in secret_texts(v)}
-    yield w
-    server.stop()
+    return w
 
 
 # --- what must not leak -------------------------------------------------------------------------

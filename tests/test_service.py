@@ -39,7 +39,7 @@ def database_url(request):
     """None (SQLite in the home) or a PostgreSQL URL on a fresh schema."""
     if request.param == "sqlite":
         return None
-    return request.getfixturevalue("pg_schema_url")
+    return request.getfixturevalue("fresh_postgres_url")()
 
 
 def set_rules(home, slug="digits", **values):
@@ -278,7 +278,7 @@ def test_sql_board_matches_the_pure_rules(make_harness):
                            baseline=s["baseline"], selected=s["selected"])
                for s in h.all_submissions("digits")]
     want = rules.public_board(entries, greater_is_better=True, decimals=5)
-    assert h.leaderboard("digits")["rows"] == want
+    assert rules.ranking_only(h.leaderboard("digits")["rows"]) == want
 
 
 def test_selection_and_private_board(make_harness):
@@ -737,3 +737,163 @@ def test_refusal_limit_zero_means_none(make_harness):
         with pytest.raises(SubmissionError):
             h.submit("digits", team, b"bad", now=NOON + timedelta(seconds=k))
     assert h.submit("digits", team, predictions(h), now=NOON + timedelta(seconds=31))
+
+
+# ------------------------------------------------------------------ uncertainty on the board
+
+
+def _interval(h, slug, score, board="public"):
+    from harness import uncertainty
+    from harness.metrics import METRICS
+
+    n = h.prepared(slug).manifest["rows"][board]
+    return uncertainty.intervals(METRICS["accuracy"], [score], n, 5)[0]
+
+
+def test_board_rows_carry_intervals_and_the_teams_tied_with_the_leader(make_harness):
+    h = make_harness(daily_limit=0)
+    for name, wrong in (("ace", 0), ("close", 1), ("far", 15), ("farther", 30)):
+        team, _ = h.add_team(name)
+        h.submit("digits", team, predictions(h, wrong), now=NOON)
+    h.add_baseline("digits", "logreg", predictions(h, 2))
+    board = h.leaderboard("digits")
+    rows = {r["team"]: r for r in board["rows"]}
+    assert board["scored_rows"] == n_public(h)
+    for r in board["rows"]:                   # exact binomial at the shown score, 5 decimals
+        assert r["interval"] == _interval(h, "digits", r["score"])
+        assert r["interval"][0] <= r["score"] <= r["interval"][1]
+    # one wrong row apart: tied; fifteen: not; the baseline is not in the race
+    assert [rows[t]["tied"] for t in ("ace", "close", "far", "farther")] == \
+        [True, True, False, False]
+    assert rows["logreg"]["tied"] is None and board["tied_with_leader"] == 2
+    # the private board after the reveal: the same, from the private rows
+    h.reveal("digits")
+    private = h.leaderboard("digits", "private")
+    assert private["scored_rows"] == n_private(h)
+    assert all(r["interval"] == _interval(h, "digits", r["score"], "private")
+               for r in private["rows"])
+    assert private["tied_with_leader"] == 4                 # all perfect on private rows
+
+
+def test_equal_shown_scores_get_equal_intervals_whatever_the_files(make_harness):
+    """Secrecy: a file's own spread never reaches its interval. Two mse files with the same
+    public score, one with equal errors on every row and one with all its error on few
+    rows, show the same interval (their replicates, which only the tie test reads, differ)."""
+    from harness.store.models import ReplicateRow
+    from harness.uncertainty import unpack
+
+    h = make_harness(daily_limit=0)
+    key = h.answer_key("fertility")
+    pub = key.public_index
+    flat, spiky = key.y.astype(float).copy(), key.y.astype(float).copy()
+    flat[pub] += 0.1                                    # mse 0.01 on every public row
+    spiky[pub[:4]] += 0.1 * np.sqrt(len(pub) / 4)       # the same mse from four rows
+    ids = []
+    for name, y in (("flat", flat), ("spiky", spiky)):
+        team, _ = h.add_team(name)
+        data = "id,fertility\n" + "".join(f"{i},{float(v)!r}\n" for i, v in zip(key.ids, y))
+        ids.append(h.submit("fertility", team, data.encode(), now=NOON)["id"])
+    rows = h.leaderboard("fertility")["rows"]
+    assert rows[0]["score"] == rows[1]["score"] == 0.01
+    assert rows[0]["interval"] == rows[1]["interval"] and rows[0]["interval"][0] < 0.01
+    with h.context.database.read() as s:
+        spreads = [unpack(s.get(ReplicateRow, i).public)[1:].std() for i in ids]
+    assert spreads[1] > 2 * spreads[0]
+
+
+def test_nothing_private_reaches_the_public_board_before_the_reveal(prepared_home, tmp_path):
+    """Two classes alike but for the private labels show the same public board, intervals
+    and ties included."""
+    import shutil
+
+    set_rules(prepared_home, deadline=FAR, daily_limit=0)
+    other_home = tmp_path / "other"
+    shutil.copytree(prepared_home, other_home)
+    from harness.home import load_prepared
+
+    solution = load_prepared(other_home, "digits").solution_path
+    table = pd.read_csv(solution)
+    private = table["Usage"].to_numpy() == "Private"
+    table.loc[private, "label"] = (table.loc[private, "label"] + 3) % 10
+    table.to_csv(solution, index=False)
+    boards = []
+    for home in (prepared_home, other_home):
+        h = Harness(home)
+        for name, wrong in (("a", 0), ("b", 2), ("c", 9)):
+            team, _ = h.add_team(name)
+            h.submit("digits", team, predictions(h, wrong, wrong), now=NOON)
+        board = h.leaderboard("digits")
+        boards.append({**board, "rows": [{k: v for k, v in r.items() if k != "last_submission"}
+                                         for r in board["rows"]]})
+        h.close_connections()
+    assert boards[0] == boards[1] and boards[0]["tied_with_leader"] is not None
+
+
+def test_replicates_lost_or_stale_are_computed_again_from_the_archive(make_harness):
+    """A database from before the replicates (or a rescore with new labels) gets them from
+    the archived files the first time a board needs them; a lost archive leaves its entry
+    untested, and the leader untested means no count."""
+    from harness.store.models import ReplicateRow
+
+    h = make_harness(daily_limit=0)
+    subs = {}
+    for name, wrong in (("a", 0), ("b", 1), ("c", 20)):
+        team, _ = h.add_team(name)
+        subs[name] = h.submit("digits", team, predictions(h, wrong), now=NOON)["id"]
+    want = h.leaderboard("digits")
+    with h.context.database.write() as s:
+        s.execute(sa.delete(ReplicateRow))
+    fresh = make_harness(daily_limit=0)           # another process: nothing cached
+    assert fresh.leaderboard("digits") == want
+    with fresh.context.database.read() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ReplicateRow)) == 3
+    # a rescore with other public labels: the stored replicates are stale, redone
+    comp = fresh.competitions.get("digits")
+    before = fresh.boards.fingerprint(comp)
+    solution = fresh.prepared("digits").solution_path
+    table = pd.read_csv(solution)
+    public_rows = np.flatnonzero(table["Usage"].to_numpy() == "Public")[:25]
+    table.loc[public_rows, "label"] = (table.loc[public_rows, "label"] + 1) % 10
+    table.to_csv(solution, index=False)
+    fresh.rescore("digits")
+    after = fresh.leaderboard("digits")
+    with fresh.context.database.read() as s:
+        keys = set(s.scalars(sa.select(ReplicateRow.key)))
+    now = fresh.boards.fingerprint(comp)
+    assert keys == {now} and now != before
+    # c's wrong rows were the relabelled ones: it now leads, 19 rows clear of b
+    assert [r["team"] for r in after["rows"]] == ["c", "b", "a"]
+    assert after["tied_with_leader"] == 1 and [r["tied"] for r in after["rows"]] == \
+        [True, False, False]
+    # the leader's archive is gone and its replicates with it: untested
+    (fresh.home / "uploads" / "digits" / f"{subs['c']}.csv").unlink()
+    with fresh.context.database.write() as s:
+        s.execute(sa.delete(ReplicateRow).where(ReplicateRow.submission_id == subs["c"]))
+    last = make_harness(daily_limit=0).leaderboard("digits")
+    assert last["tied_with_leader"] is None and {r["tied"] for r in last["rows"]} == {None}
+    assert all(r["interval"] for r in last["rows"])          # intervals need no replicates
+
+
+def test_ladder_intervals_come_from_the_ladders_shown_score(make_harness):
+    h = make_harness(leaderboard="ladder", ladder_step=0.05, daily_limit=0)
+    team, _ = h.add_team("owls")
+    for k, wrong in enumerate((40, 38, 36)):            # the Ladder holds the first score
+        h.submit("digits", team, predictions(h, wrong), now=NOON + timedelta(minutes=k))
+    row = h.leaderboard("digits")["rows"][0]
+    assert row["score"] == round(round((1 - 40 / n_public(h)) / 0.05) * 0.05, 12)
+    assert row["interval"] == _interval(h, "digits", row["score"])
+    assert row["tied"] is True
+
+
+def test_a_missing_answer_key_leaves_the_board_without_its_tie_test(h):
+    """The board needs no answer key: an accuracy interval needs only the shown score and
+    the row count; the tie test cannot tell which replicates are current, so it is off."""
+    team, _ = h.add_team("owls")
+    h.submit("digits", team, predictions(h, 3), now=NOON)
+    rows = n_public(h)
+    h.prepared("digits").solution_path.unlink()
+    board = h.leaderboard("digits")
+    assert [r["team"] for r in board["rows"]] == ["owls"]
+    assert (board["scored_rows"], board["tied_with_leader"]) == (rows, None)
+    row = board["rows"][0]
+    assert row["interval"] == _interval(h, "digits", row["score"]) and row["tied"] is None

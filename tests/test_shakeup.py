@@ -121,3 +121,24 @@ def test_at_course_scale_only_the_notable_teams_are_named():
     assert {m.team for m in shake.risers(TOP_LABELS)} <= named
     assert {m.team for m in shake.fallers(TOP_LABELS)} <= named
     assert shakeup_plot(shake).startswith(b"\x89PNG")
+
+
+def test_risers_and_fallers_ignore_moves_among_teams_with_identical_scores():
+    # ada and bob hold the same file: equal scores on both boards, ordered differently by
+    # the boards' tie-breaks; their swap is no move, but together they fell below cy
+    public = board(("ada", 0.90), ("bob", 0.90), ("cy", 0.80), ("dee", 0.70))
+    private = board(("cy", 0.95), ("bob", 0.85), ("ada", 0.85), ("dee", 0.60))
+    shake = compute_shakeup(public, private)
+    assert [(m.team, m.change) for m in shake.moves] == [
+        ("cy", 2), ("bob", 0), ("ada", -2), ("dee", 0)]            # the boards' own places
+    assert [(m.team, m.public_rank, m.private_rank, m.change) for m in shake.risers()] == [
+        ("cy", 3, 1, 2)]
+    assert [(m.team, m.public_rank, m.private_rank, m.change) for m in shake.fallers()] == [
+        ("ada", 1, 2, -1), ("bob", 1, 2, -1)]
+
+
+def test_a_tie_on_one_board_only_is_no_move_within_the_tie():
+    public = board(("ada", 0.90), ("bob", 0.90), ("cy", 0.80))
+    private = board(("bob", 0.88), ("ada", 0.87), ("cy", 0.70))
+    shake = compute_shakeup(public, private)
+    assert shake.risers() == [] and [m.team for m in shake.fallers()] == ["ada"]

@@ -1,6 +1,9 @@
 """competition.toml validation: every error names the key, the value and what is allowed."""
 
 import copy
+import hashlib
+import json
+from dataclasses import asdict
 
 import pytest
 
@@ -64,6 +67,13 @@ def test_defaults():
     ({"slug": "My Comp"}, "slug", ["not a valid slug"]),
     ({"colour": "red"}, "colour", ["not a known key"]),
     ({"split__group_column": "g"}, "split.group_column", ["stratify = false"]),
+    ({"split__public_order": "weekly"}, "split.public_order", ["'weekly'", "random, time"]),
+    ({"split__public_order": "time"}, "split.public_order", ["needs", "order_column = \"COL\""]),
+    ({"split__order_column": "day", "split__stratify": True}, "split.order_column",
+     ["'day'", "stratify = false"]),
+    ({"split__order_column": "day", "split__stratify": False, "split__group_column": "g"},
+     "split.order_column", ["group_column = 'g'", "keep one"]),
+    ({"split__order_column": 3}, "split.order_column", ["a string", "3"]),
 ])
 def test_errors_name_key_and_value(changes, key, words):
     with pytest.raises(SpecError) as err:
@@ -225,3 +235,17 @@ def test_set_rules_keeps_comments_order_and_other_lines():
     assert doc["description"].endswith("daily_limit = 1")
     with pytest.raises(SpecError, match="not valid TOML"):
         set_rules("slug = \n", daily_limit=1)
+
+
+def test_order_column_defaults_and_fingerprint():
+    plain = parse_spec(BASE)
+    assert (plain.split.order_column, plain.split.public_order) == ("", "random")
+    # unset, the new keys stay out of the hash: competitions prepared before keep theirs
+    old = {k: v for k, v in asdict(plain.split).items()
+           if k not in ("order_column", "public_order")}
+    canon = json.dumps([asdict(plain.data), old], sort_keys=True, default=str)
+    assert plain.fingerprint() == hashlib.sha256(canon.encode()).hexdigest()[:16]
+    timed = parse_spec(spec_with(split__order_column="day"))
+    assert not timed.split.stratify               # cut by time, so not stratified by default
+    forecast = parse_spec(spec_with(split__order_column="day", split__public_order="time"))
+    assert len({plain.fingerprint(), timed.fingerprint(), forecast.fingerprint()}) == 3

@@ -1,6 +1,7 @@
 """The split: deterministic, disjoint, covering, stratified, grouped; the release leaks nothing."""
 
 import hashlib
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -171,3 +172,131 @@ def test_rules_change_needs_no_force(tmp_path):
     (folder / "competition.toml").write_text(text)
     again = prepare(folder, tmp_path / "home")       # same data and split: allowed
     assert digests(again) == first and again.spec.rules.daily_limit == 9
+
+
+# ---------------------------------------------------------------- time-ordered splits
+
+
+def timed_competition(tmp_path, dates, public_order="random"):
+    """own_competition with a ``date`` column (rows shuffled) and ``order_column = "date"``."""
+    rng = np.random.default_rng(1)
+    n = len(dates)
+    frame = pd.DataFrame({"date": dates, "x": rng.normal(size=n),
+                          "y": (rng.random(n) < 0.3).astype(int)}).sample(frac=1, random_state=2)
+    folder = own_competition(tmp_path, stratify="false", frame=frame)
+    toml = folder / "competition.toml"
+    toml.write_text(toml.read_text().replace(
+        'group_column = ""',
+        f'group_column = ""\norder_column = "date"\npublic_order = "{public_order}"'))
+    return folder
+
+
+def days(n, per_day=3):
+    """ISO dates, ``per_day`` rows on each (ties), over ``n // per_day`` days."""
+    start = np.datetime64("2024-01-01")
+    return [str(start + np.timedelta64(i // per_day, "D")) for i in range(n)]
+
+
+def parts_by_date(prepared):
+    """(train, validation, public, private) date Series of a prepared competition."""
+    sol = pd.read_csv(prepared.solution_path).merge(prepared.test, on="id")
+    return (pd.to_datetime(prepared.train["date"]), pd.to_datetime(prepared.validation["date"]),
+            pd.to_datetime(sol[sol.Usage == "Public"]["date"]),
+            pd.to_datetime(sol[sol.Usage == "Private"]["date"]))
+
+
+@pytest.mark.parametrize("public_order", ["random", "time"])
+def test_order_column_puts_train_first_and_the_test_part_last(tmp_path, public_order):
+    folder = timed_competition(tmp_path, days(600), public_order)
+    prepared = prepare(folder, tmp_path / "home")
+    train, validation, public, private = parts_by_date(prepared)
+    # strictly earlier: a day's rows (ties) never straddle two parts
+    assert train.max() < validation.min() <= validation.max() < min(public.min(), private.min())
+    if public_order == "time":
+        assert public.max() < private.min()
+    else:                       # the latest rows, public and private drawn among them
+        assert public.min() < private.max() and private.min() < public.max()
+    shares = np.array([len(train), len(validation), len(public), len(private)]) / 600
+    assert np.abs(shares - [0.5, 0.1, 0.2, 0.2]).max() < 0.02
+    # the released files stay as shuffled as before: test order says nothing of the time
+    assert not pd.to_datetime(prepared.test["date"]).is_monotonic_increasing
+
+
+def test_time_ordered_prepare_is_reproducible_and_fingerprinted(tmp_path):
+    folder = timed_competition(tmp_path, days(300), "random")
+    first = digests(prepare(folder, tmp_path / "a"))
+    assert digests(prepare(folder, tmp_path / "b")) == first
+    assert digests(prepare(folder, tmp_path / "a")) == first      # same spec: allowed
+    toml = folder / "competition.toml"
+    toml.write_text(toml.read_text().replace('public_order = "random"', 'public_order = "time"'))
+    with pytest.raises(PreparedError, match="different spec"):
+        prepare(folder, tmp_path / "a")
+    assert digests(prepare(folder, tmp_path / "a", force=True)) != first
+
+
+def test_ties_are_cut_the_same_whatever_the_row_order(tmp_path):
+    spec = load_spec(timed_competition(tmp_path, days(90, per_day=9), "time"))
+    table = pd.read_csv(tmp_path / "table.csv")
+    parts = assign_parts(table, spec)
+    shuffled = table.sample(frac=1, random_state=5)
+    again = pd.Series(assign_parts(shuffled, spec), index=shuffled.index).sort_index()
+    assert (again.to_numpy() == parts).all()
+    assert (pd.Series(parts).groupby(table["date"]).nunique() == 1).all()
+
+
+@pytest.mark.parametrize("dates, error, words", [
+    (["2024-01-01"] * 299 + ["soon"], DataError,
+     ["order column 'date'", "'soon'", "numbers", "ISO 8601"]),
+    (["2024-01-01", "01/02/2024"] * 150, DataError, ["'01/02/2024'", "ISO 8601"]),
+    (["a", "b", "c"] * 100, DataError, ["'date' holds '", "cannot be ordered in time"]),
+    (days(299) + [None], DataError, ["1 empty cell ", "fill them or drop"]),
+    (["2023", "2024", "2025"] * 100, DataError,
+     ["3 distinct values", "the public part", "finer column", "public_order = \"random\""]),
+])
+def test_unsortable_order_columns_are_refused(tmp_path, dates, error, words):
+    folder = timed_competition(tmp_path, dates, "time")
+    with pytest.raises(error) as err:
+        prepare(folder, tmp_path / "home")
+    for w in words:
+        assert w in str(err.value)
+    assert not (tmp_path / "home" / "competitions" / "own").exists()
+
+
+def test_numbers_order_and_a_missing_order_column_is_named(tmp_path):
+    folder = timed_competition(tmp_path, list(range(300)), "time")
+    train, *_, private = parts_by_date(prepare(folder, tmp_path / "home"))
+    assert train.max() < private.min()
+    toml = folder / "competition.toml"
+    toml.write_text(toml.read_text().replace('order_column = "date"', 'order_column = "when"'))
+    with pytest.raises(SpecError, match=r"split\.order_column.*'when' is not a column.*'date'"):
+        prepare(folder, tmp_path / "home", force=True)
+
+
+def test_drift_validation_and_test_disagree(tmp_path):
+    """The built-in `drift`: a model scores lower on the later test rows (public and
+    private) than on validation; with a random split validation and test agree."""
+    from sklearn.linear_model import LogisticRegression
+
+    def gaps(prepared):
+        features = prepared.feature_columns
+        model = LogisticRegression(max_iter=1000).fit(prepared.train[features],
+                                                      prepared.train["label"])
+        sol = pd.read_csv(prepared.solution_path).merge(prepared.test, on="id")
+        score = {"validation": model.score(prepared.validation[features],
+                                           prepared.validation["label"])}
+        for usage in ("Public", "Private"):
+            rows = sol[sol.Usage == usage]
+            score[usage] = model.score(rows[features], rows["label"])
+        return score
+
+    drift = gaps(prepare(find_spec_path("drift"), tmp_path / "home"))
+    assert drift["validation"] - drift["Public"] > 0.04
+    assert drift["validation"] - drift["Private"] > 0.04
+    # the same table split at random: validation and test agree
+    text = (find_spec_path("drift") / "competition.toml").read_text()
+    folder = tmp_path / "shuffled"
+    shutil.copytree(find_spec_path("drift"), folder)
+    (folder / "competition.toml").write_text(
+        text.replace('order_column = "day"', ""))
+    shuffled = gaps(prepare(folder, tmp_path / "home2"))
+    assert abs(shuffled["validation"] - (shuffled["Public"] + shuffled["Private"]) / 2) < 0.02

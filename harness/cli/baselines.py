@@ -178,7 +178,7 @@ def grades(slug, output, harness, fmt):
     Example:
       harness grades digits -o grades.csv
     """
-    from ..grading import grade, grade_rows
+    from ..grading import grade, grade_rows, threshold_gaps
 
     spec = harness.prepared(slug).spec
     public = harness.leaderboard(slug, "public")
@@ -201,8 +201,16 @@ def grades(slug, output, harness, fmt):
     table = [{**r, "copy": r["same_scores_as"] and f"same as {r['same_scores_as']}",
               **{f"passed_{board}": [t.name for t in spec.grading if r.get(f"{t.name}_{board}")]
                  for board in ("public", "private")}} for r in rows]
+    # how far apart the thresholds are, next to the noise of a board score
+    gaps = threshold_gaps(spec.grading, greater_is_better=spec.metric.greater_is_better,
+                          metric=spec.metric.name,
+                          scored_rows={b["board"]: b["scored_rows"] for b in (public, private)
+                                       if b.get("scored_rows")},
+                          interval=lambda board, value: harness.boards.interval(
+                              slug, board, value))
     emit(rows, fmt, GRADE_COLUMNS, table, fields=fields, title=f"{slug}: grades",
-         formatters={"points": lambda v: f"{v:g}"})
+         formatters={"points": lambda v: f"{v:g}"},
+         caption="\n".join(["thresholds:"] + [g.describe() for g in gaps]) if gaps else None)
 
 
 GRADE_COLUMNS = [("team", "team"), ("public_score", "public"), ("private_score", "private"),

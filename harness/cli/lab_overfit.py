@@ -58,8 +58,10 @@ def overfit(slug, home, configs, repeats, fractions, seed, out, fmt):
     re-draws of the public rows picks the winner by public score and by
     validation score, and scores both picks on the private rows with the real
     scorer. Prints the picks' public and private scores and the optimism
-    (public - private) with 95% confidence intervals, and writes the report
-    with two plots. The competition is prepared first if it is a built-in
+    (public - private), each the mean over the re-draws ± its 95% interval
+    (the spread of re-draws of one test set, not of one board score), beside
+    the standard error of one board score at that public size; writes the
+    report with two plots. The competition is prepared first if it is a built-in
     not yet prepared in the home.
 
     \b
@@ -77,7 +79,7 @@ def overfit(slug, home, configs, repeats, fractions, seed, out, fmt):
     report = overfit_lab(prepared, directory, configs=configs, repeats=repeats,
                          fractions=fracs, seed=seed, progress=progress_bar)
     n = report.numbers
-    rows = [{"pick_by": way.removeprefix("by_"), **n[way]}
+    rows = [{"pick_by": way.removeprefix("by_"), **n[way], "board_se": n["board_se"]}
             for way in ("by_public", "by_validation")]
     _finish(report, directory, fmt, rows)
 
@@ -142,9 +144,9 @@ def attack(slug, home, queries, repeats, public_rows, step, every, fast, seed, o
 @click.option("--select-threshold", type=float, default=None,
               help="Correlation both sets must pass, same sign [default: 1/sqrt(n)].")
 @click.option("--threshold", type=float, default=None,
-              help="Thresholdout's T [default: 4/sqrt(n)].")
+              help="Thresholdout's T, on the [0, 1] scale of its queries [default: 1/sqrt(n)].")
 @click.option("--noise", type=float, default=None,
-              help="Thresholdout's Laplace noise scale [default: 1/sqrt(n)].")
+              help="Thresholdout's Laplace noise scale σ [default: T/10].")
 @click.option("--budget", type=int, default=1000, show_default=True,
               help="Thresholdout's budget of holdout answers.")
 @_seed_option
@@ -158,12 +160,15 @@ def holdout_reuse(n, d, k_max, repeats, select_threshold, threshold, noise, budg
     Pure-noise data (no classifier beats 0.5 on fresh data): features whose
     correlation with the label agrees on training and holdout are kept and the
     top k vote. The standard holdout's accuracy climbs with k while fresh data
-    stays at 0.5; asked through Thresholdout, the holdout stays near the truth.
+    stays at 0.5; asked through Thresholdout (Dwork et al.'s pseudocode: Laplace
+    noise on the threshold and the answers, a budget), the holdout stays near
+    the truth. Says whether Thresholdout was closer to the truth at every k
+    shown (paired over the analysts), or where not and why.
 
     \b
     Examples:
       harness lab holdout-reuse
-      harness lab holdout-reuse --n 2000 --d 2000 --threshold 0.05 --noise 0.02 --budget 200
+      harness lab holdout-reuse --n 2000 --d 2000 --threshold 0.03 --noise 0.003 --budget 200
     """
     import numpy as np
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from ..errors import DataError
-from .options import home_option
+from .options import format_option, home_option
 
 out_option = click.option("--out", type=click.Path(file_okay=False), default=None,
                           help="Folder for the report and plots [default: submissions/lab].")
@@ -64,9 +64,9 @@ def _parse_model(text: str):
 @click.argument("slug")
 @home_option
 @click.option("--preset", type=click.Choice(["default", "optimization"]), default="default",
-              show_default=True, help="default: linear + ReLU MLPs of growing size with Adam. "
-              "optimization: linear, a 3-layer and a 24-layer plain tanh MLP with plain SGD "
-              "(reproduces the deeper-trains-worse figure).")
+              show_default=True, help="default: linear, 1x32 and 2x256 ReLU MLPs with Adam "
+              "(the 2x256 overfits digits). optimization: linear, a 3-layer and a 24-layer "
+              "plain tanh MLP with plain SGD (reproduces the deeper-trains-worse figure).")
 @click.option("--model", "models", multiple=True, metavar="DEPTHxWIDTH",
               help="Replace the preset's models (repeatable; 0 = the linear reference).")
 @click.option("--activation", type=click.Choice(["relu", "tanh", "sigmoid", "gelu"]),
@@ -84,29 +84,44 @@ def _parse_model(text: str):
 @click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
               help="Repeat every model with this many seeds (verdict on the mean, and per seed).")
 @click.option("--seed", type=int, default=0, show_default=True, help="The first seed.")
+@click.option("--shift", type=float, default=0.0, show_default=True,
+              help="Also score a shifted copy of the validation rows (images moved this many "
+              "pixels right and down; table features by this many standard deviations): the "
+              "mismatch branch. 0 = off.")
+@click.option("--remedy-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.5,
+              show_default=True, help="Dropout of the regularized retry when the verdict is "
+              "overfitting.")
+@click.option("--remedy-weight-decay", type=click.FloatRange(min=0), default=1e-3,
+              show_default=True, help="Weight decay of that retry (both 0: no retry).")
 @train_rows_option
 @out_option
 def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, lr, epochs,
-             batch_size, seeds, seed, train_rows, out):
-    """Model bias, optimization issue or overfitting? The lecture's flowchart, measured.
+             batch_size, seeds, seed, shift, remedy_dropout, remedy_weight_decay, train_rows,
+             out):
+    """Model bias, optimization issue, overfitting or mismatch? The lecture's flowchart.
 
     Trains the linear model (the easy-to-optimize reference) and networks of
-    growing depth/width on the same budget, then decides from the final
-    training and validation losses: a bigger net that trains WORSE than a
-    smaller one is an optimization issue; all training losses high is model
-    bias; training low but validation high is overfitting; else fine.
+    growing depth/width on the same budget, then follows the flowchart for the
+    biggest one, training loss first. Training loss high: an optimization
+    issue if a smaller net trains lower, else model bias. Training loss low:
+    validation loss large next to it is overfitting (then the same net is
+    retrained with dropout and weight decay to show the gap closing); with
+    --shift, validation fine but the shifted rows worse is a mismatch; else
+    fine. The thresholds are the ones `harness baseline` uses.
 
     \b
     Examples:
       harness lab diagnose digits
       harness lab diagnose digits --preset optimization
+      harness lab diagnose digits --model 0 --model 1x32 --shift 2
       harness lab diagnose breast-cancer --model 0 --model 2x64 --model 8x64 --residual --norm
     """
     _setup()
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from ..lab.common import progress_bar
-    from ..lab.diagnose import PRESETS, ModelSpec, plot_curves, run_diagnose
+    from ..lab.diagnose import (PRESETS, ModelSpec, Remedy, plot_curves, run_diagnose,
+                                shifted_inputs)
     from ..lab.report import Report, lab_dir
 
     specs, budget = PRESETS[preset]
@@ -122,7 +137,14 @@ def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, 
         budget = replace(budget, batch_size=batch_size or None)
     data = _data(home, slug, train_rows, seed)
     seed_list = tuple(range(seed, seed + seeds))
-    result = run_diagnose(data, specs, budget, seed_list, progress=progress_bar)
+    remedy = Remedy(remedy_dropout, remedy_weight_decay)
+    if shift:
+        try:
+            shifted_inputs(data, shift)      # refuse a shift the images cannot take, early
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shift") from None
+    result = run_diagnose(data, specs, budget, seed_list, shift=shift, remedy=remedy,
+                          progress=progress_bar)
 
     name = "diagnose" if preset == "default" and not models else f"diagnose-{preset}"
     plot = plot_curves(result, lab_dir(None, out) / f"{name}.png",
@@ -132,17 +154,20 @@ def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, 
     verdicts = [f"Verdict: {result.diagnosis.kind.upper()}"] + result.diagnosis.lines + [
         f"Per seed: {', '.join(kinds)} ({agree}/{len(kinds)} agree with the verdict on the "
         "mean)."]
-    table = result.table.drop(columns=["depth", "width"])
+    table = result.summary().drop(columns=["depth", "width"])
     report = Report(name, f"Diagnose training on {slug}", verdicts,
                     {"Evidence (mean over seeds)": table, "Per seed": result.per_seed}, [plot],
                     {"verdict": result.diagnosis.kind, "per_seed": kinds,
-                     "null_loss": result.null_loss,
-                     "models": table.to_dict("records")},
+                     "null_loss": result.null_loss, "thresholds": asdict(result.thresholds),
+                     "models": result.table.drop(columns=["depth", "width"]).to_dict("records"),
+                     "remedy": (None if result.remedy is None else
+                                result.remedy.drop(columns=["depth", "width"]).to_dict(
+                                    "records")[0])},
                     {"slug": slug, "preset": preset, "seeds": list(seed_list),
                      "epochs": budget.epochs, "batch_size": budget.batch_size,
                      "optimizer": budget.optimizer, "lr": budget.lr,
-                     "train_rows": len(data.y_train),
-                     "models": [s.name for s in specs]})
+                     "train_rows": len(data.y_train), "shift": shift,
+                     "remedy": asdict(remedy), "models": [s.name for s in specs]})
     click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     _finish(report, out)
 
@@ -165,7 +190,8 @@ def diagnose(slug, home, preset, models, activation, residual, norm, optimizer, 
 @click.option("--grad-tol", type=float, default=1e-4, show_default=True,
               help="A gradient norm up to this counts as a critical point.")
 @click.option("--eig-tol", type=float, default=1e-3, show_default=True,
-              help="Eigenvalues with |λ| <= this x max|λ| count as flat.")
+              help="Eigenvalues with |λ| <= max(this x max|λ|, sqrt(max|λ| x gradient norm)) "
+              "count as flat: they neither make a saddle nor vote in the minimum ratio.")
 @train_rows_option
 @out_option
 def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, grad_tol,
@@ -177,7 +203,10 @@ def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, g
     eigenvalues -2 and 2, a saddle; stepping along the eigenvector of -2
     lowers the loss. Then a small network on real data: trained, moved to a
     point of small gradient by minimizing the gradient norm, and judged by its
-    Hessian's eigenvalues (minimum ratio = share of positive eigenvalues).
+    Hessian's eigenvalues: positive, negative and flat counts, and the minimum
+    ratio (the share of positive eigenvalues among the non-flat ones; flat =
+    too small for its sign to mean anything next to the largest curvature and
+    the remaining gradient, see --eig-tol).
 
     \b
     Examples:
@@ -222,7 +251,9 @@ def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, g
     null = data.null_loss()
     verdicts.append(f"Network on {slug}: {points[0].params:,} parameters "
                     f"({points[0].method} Hessian); {critical}/{len(points)} runs reached a "
-                    f"gradient norm <= {grad_tol:g} (called critical).")
+                    f"gradient norm <= {grad_tol:g} (called critical). Flat eigenvalues: "
+                    f"|λ| <= max({eig_tol:g} x max|λ|, sqrt(max|λ| x gradient norm)); they "
+                    "neither make a saddle nor vote in the minimum ratio.")
     for p in points:
         line = describe_point(p, tol)
         if p.train_loss < 1e-4 * null:
@@ -234,7 +265,8 @@ def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, g
                        for p in points]).value_counts()
     verdicts.append("Kinds found: " + ", ".join(f"{k} x{v}" for k, v in kinds.items()) + ".")
     table = pd.DataFrame([{
-        "seed": p.seed, "pretrain_steps": p.pretrain_steps, "train_loss": p.train_loss,
+        "seed": p.seed, "params": p.params, "pretrain_steps": p.pretrain_steps,
+        "train_loss": p.train_loss,
         "grad_norm": p.grad_norm, "critical": p.verdict.critical, "kind": p.verdict.kind,
         "minimum_ratio": p.verdict.minimum_ratio, "positive": p.verdict.positive,
         "negative": p.verdict.negative, "flat": p.verdict.flat, "min_eig": p.verdict.min_eig,
@@ -251,6 +283,17 @@ def hessian(slug, home, hidden, seeds, pretrain_max, gradnorm_iters, max_full, g
                      "max_full": max_full, "grad_tol": grad_tol, "eig_tol": eig_tol,
                      "train_rows": len(data.y_train)})
     _finish(report, out)
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        factors = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        factors = ()
+    if not factors or min(factors) <= 0:
+        raise click.BadParameter(f"{text!r}; expected positive numbers separated by commas, "
+                                 "e.g. 0.3,1,3,10", param_hint="--lr-factors")
+    return factors
 
 
 def _batch_sizes(text: str):
@@ -272,46 +315,74 @@ def _batch_sizes(text: str):
 @home_option
 @click.option("--batch-sizes", default="1,8,32,128,full", show_default=True,
               help="Comma-separated; 'full' = the whole training set.")
+@click.option("--budget", type=click.Choice(["updates", "epochs"]), default="updates",
+              show_default=True, help="updates: the same number of parameter updates for every "
+              "batch size (--updates); epochs: the same passes over the data (--epochs).")
+@click.option("--updates", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Updates per batch size under --budget updates.")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
-              help="The same number of epochs for every batch size.")
-@click.option("--lr", type=float, default=0.05, show_default=True)
+              help="Epochs per batch size under --budget epochs.")
+@click.option("--lr", type=float, default=0.1, show_default=True)
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adam"]), default="sgd",
               show_default=True)
 @click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True)
 @click.option("--width", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Repeat every batch size with this many seeds (same initializations).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The first seed.")
 @train_rows_option
 @out_option
-def batch(slug, home, batch_sizes, epochs, lr, optimizer, depth, width, seed, train_rows, out):
-    """Batch size: time per epoch and per update, and does noise help?
+@format_option()
+def batch(slug, home, batch_sizes, budget, updates, epochs, lr, optimizer, depth, width, seeds,
+          seed, train_rows, out, fmt):
+    """Batch size: time per update and per epoch; do large batches generalize worse?
 
-    Trains the same network from the same initialization with batches from 1
-    row to the whole training set, for the same number of epochs and the same
-    learning rate, and says plainly whether smaller batches did better here.
+    Trains the same network from the same initializations with batches from 1
+    row to the whole training set, the same learning rate, and the same
+    number of updates (or, with --budget epochs, of epochs) for each. Then
+    tests the lecture's claim among the batch sizes that converged: similar
+    training accuracy, but large batches worse on validation. It says plainly
+    whether the claim showed here. --format json prints the numbers, with a
+    validation_accuracy per batch size.
 
     \b
     Examples:
       harness lab batch digits
-      harness lab batch breast-cancer --batch-sizes 1,16,full --epochs 10
+      harness lab batch digits --budget epochs --epochs 20 --format json
+      harness lab batch breast-cancer --batch-sizes 1,16,full --updates 1000
     """
     _setup()
-    from ..lab.batch import batch_verdict, plot_batch, run_batch
+    from ..lab.batch import BatchBudget, batch_verdict, judge_claim, plot_batch, run_batch
     from ..lab.common import progress_bar
     from ..lab.report import Report, lab_dir
+    from .lab_overfit import _finish as finish_with_format
 
     sizes = _batch_sizes(batch_sizes)
     data = _data(home, slug, train_rows, seed)
-    table, curves = run_batch(data, sizes, epochs=epochs, depth=depth, width=width,
-                              optimizer=optimizer, lr=lr, seed=seed, progress=progress_bar)
-    plot = plot_batch(table, curves, lab_dir(None, out) / "batch.png")
-    verdicts = batch_verdict(table, epochs)
-    report = Report("batch", f"Batch size on {slug}", verdicts, {"By batch size": table}, [plot],
-                    {"rows": table.to_dict("records")},
-                    {"slug": slug, "epochs": epochs, "lr": lr, "optimizer": optimizer,
-                     "depth": depth, "width": width, "seed": seed,
-                     "train_rows": len(data.y_train)})
-    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    _finish(report, out)
+    plan = BatchBudget(budget, updates if budget == "updates" else epochs)
+    seed_list = tuple(range(seed, seed + seeds))
+    table, per_seed, curves = run_batch(data, sizes, plan, depth=depth, width=width,
+                                        optimizer=optimizer, lr=lr, seeds=seed_list,
+                                        progress=progress_bar)
+    n_val = len(data.y_val)
+    claim = judge_claim(table, per_seed, n_validation=n_val, null_loss=data.null_loss())
+    table["converged"] = table["batch_size"].isin(claim["converged"])
+    directory = lab_dir(None, out)
+    plot = plot_batch(table, curves, claim, directory / "batch.png", plan)
+    network = "linear" if depth == 0 else f"{depth}x{width} ReLU MLP"
+    verdicts = batch_verdict(table, claim, plan, n_train=len(data.y_train), n_validation=n_val,
+                             optimizer=optimizer, lr=lr, seeds=seeds, network=network)
+    rows = table.astype(object).where(table.notna(), None).to_dict("records")  # NaN -> null
+    report = Report("batch", f"Batch size on {slug}", verdicts,
+                    {"By batch size (mean over seeds)": table, "Per seed": per_seed}, [plot],
+                    {"budget": budget, plan.kind: plan.amount, "claim": claim, "rows": rows},
+                    {"slug": slug, "budget": budget, plan.kind: plan.amount, "lr": lr,
+                     "optimizer": optimizer, "depth": depth, "width": width,
+                     "seeds": list(seed_list), "train_rows": len(data.y_train),
+                     "validation_rows": n_val})
+    if fmt == "table":
+        click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    finish_with_format(report, directory, fmt, rows)
 
 
 @click.command()
@@ -321,46 +392,67 @@ def batch(slug, home, batch_sizes, epochs, lr, optimizer, depth, width, seed, tr
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--depth", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--width", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Train every optimizer and rate with this many seeds (mean ± sd).")
+@click.option("--seed", type=int, default=0, show_default=True, help="The first seed.")
+@click.option("--lr-factors", default="0.3,1,3,10,30", show_default=True,
+              help="The learning-rate grid: each optimizer's usual rate times these; the rate "
+              "with the best mean validation over the seeds is kept.")
 @click.option("--toy-steps", type=click.IntRange(min=1), default=300, show_default=True,
               help="Steps of each optimizer on the 2-D toy loss.")
 @train_rows_option
 @out_option
-def optimizers(slug, home, epochs, batch_size, depth, width, seed, toy_steps, train_rows, out):
+def optimizers(slug, home, epochs, batch_size, depth, width, seeds, seed, lr_factors, toy_steps,
+               train_rows, out):
     """SGD, momentum, Adagrad, RMSProp, Adam and Adam with warm-up, side by side.
 
-    The same network, initialization, data and epochs for each optimizer (at
-    its usual learning rate): loss curves on one plot and final accuracies.
-    Then a 2-D narrow valley with a small bump: who zig-zags, who stops at the
-    local minimum, who rolls past it.
+    The same network, data and epochs for each optimizer, each at the learning
+    rate a small grid picks on validation (every rate trained with several
+    seeds: mean ± sd): loss curves, the grid, final accuracies. Then a 2-D
+    narrow valley with a small bump, every optimizer at every rate of a grid:
+    who zig-zags, who stops at the local minimum, who rolls past it, at the
+    rate the grid picks and over all of them.
 
     \b
     Examples:
       harness lab optimizers digits
-      harness lab optimizers breast-cancer --epochs 40 --batch-size 32
+      harness lab optimizers breast-cancer --epochs 40 --batch-size 32 --seeds 5
+      harness lab optimizers digits --lr-factors 0.1,1,10 --seeds 2
     """
     _setup()
     from ..lab.common import progress_bar
-    from ..lab.optimizers import (BumpyValley, optimizers_verdict, plot_curves, plot_toy,
-                                  run_optimizers, toy_trajectories, toy_verdict)
+    from ..lab.optimizers import (BumpyValley, optimizers_verdict, plot_curves, plot_grid,
+                                  plot_toy, run_optimizers, toy_sweep, toy_verdict)
     from ..lab.report import Report, lab_dir
 
+    factors = _factors(lr_factors)
     directory = lab_dir(None, out)
     data = _data(home, slug, train_rows, seed)
-    table, curves = run_optimizers(data, epochs=epochs, batch_size=batch_size, depth=depth,
-                                   width=width, seed=seed, progress=progress_bar)
+    seed_list = tuple(range(seed, seed + seeds))
+    study = run_optimizers(data, epochs=epochs, batch_size=batch_size, depth=depth,
+                           width=width, seeds=seed_list, factors=factors,
+                           progress=progress_bar)
     valley = BumpyValley()
-    toy_table, paths = toy_trajectories(valley, steps=toy_steps)
-    plots = [plot_curves(curves, directory / "optimizers.png",
-                         f"{slug}: {depth}x{width} MLP, batch {batch_size}, {epochs} epochs"),
+    toy_grid, toy_table, paths = toy_sweep(valley, steps=toy_steps)
+    metric = "val_acc" if data.is_classification else "val_loss"
+    plots = [plot_curves(study.curves, directory / "optimizers.png",
+                         f"{slug}: {depth}x{width} MLP, batch {batch_size}, {epochs} epochs "
+                         f"(mean over {seeds} seeds, chosen rates)"),
+             plot_grid(study.grid, directory / "optimizers-grid.png", metric),
              plot_toy(valley, paths, directory / "optimizers-toy.png")]
-    verdicts = optimizers_verdict(table) + toy_verdict(toy_table, valley)
+    verdicts = (optimizers_verdict(study, factors)
+                + toy_verdict(toy_table, toy_grid, valley))
     report = Report("optimizers", f"Optimizers on {slug}", verdicts,
-                    {"Same model, same data": table, "2-D toy": toy_table}, plots,
-                    {"rows": table.to_dict("records"), "toy": toy_table.to_dict("records")},
+                    {"Same model, same data (mean and sd over seeds at the chosen rate)":
+                     study.table, "Learning-rate grid": study.grid,
+                     "2-D toy at the chosen rates": toy_table, "2-D toy, every rate": toy_grid},
+                    plots,
+                    {"rows": study.table.to_dict("records"),
+                     "grid": study.grid.to_dict("records"),
+                     "toy": toy_table.to_dict("records"),
+                     "toy_grid": toy_grid.to_dict("records")},
                     {"slug": slug, "epochs": epochs, "batch_size": batch_size, "depth": depth,
-                     "width": width, "seed": seed, "toy_steps": toy_steps,
-                     "train_rows": len(data.y_train)})
-    click.echo(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+                     "width": width, "seeds": list(seed_list), "lr_factors": list(factors),
+                     "toy_steps": toy_steps, "train_rows": len(data.y_train)})
+    click.echo(study.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     _finish(report, out)
-

@@ -139,6 +139,37 @@ def emit(obj, fmt: str, columns: Sequence[Column] = (), rows: Iterable[dict] | N
     Console(soft_wrap=False).print(table)
 
 
+def half_width(interval) -> float | None:
+    """Half a board row's 95% ``interval``: the "±" beside its score (None without one)."""
+    return None if not interval else (interval[1] - interval[0]) / 2
+
+
+def board_records(rows: Sequence[dict]) -> list[dict]:
+    """A board's rows for CSV: the ``interval`` as two number columns a spreadsheet reads
+    (``interval_low``, ``interval_high``) instead of one JSON cell."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        if "interval" in r:
+            low, high = r.pop("interval") or (None, None)
+            r |= {"interval_low": low, "interval_high": high}
+        out.append(r)
+    return out
+
+
+def uncertainty_caption(board: dict) -> str | None:
+    """The line under a board's table saying what ± and ``tied`` mean, with the count."""
+    tied, n = board.get("tied_with_leader"), board.get("scored_rows")
+    if not board.get("rows") or (tied is None and n is None):
+        return None
+    where = f" ({n} {board.get('board', 'public')} test rows)" if n else ""
+    line = f"±: half the 95% interval{where}"
+    if tied is not None:
+        line += (f"; tied: {tied} team{'s' * (tied != 1)}, the leader included, not "
+                 "significantly different from the leader")
+    return line
+
+
 SUBMISSION_COLUMNS = [("id", "id"), ("team", "team"), ("submitted_at", "submitted (UTC)"),
                       ("public_score", "public"), ("private_score", "private"),
                       ("selected", "selected"), ("message", "message")]

@@ -18,7 +18,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from ..client import Client, normalize_server, save_credentials
 from .options import format_option, with_service
-from .output import SUBMISSION_COLUMNS, emit, short_time, submission_rows
+from .output import (SUBMISSION_COLUMNS, board_records, emit, half_width, short_time,
+                     submission_rows, uncertainty_caption)
 
 server_option = click.option(
     "--server", envvar="HARNESS_SERVER", default=None, metavar="URL",
@@ -212,15 +213,21 @@ def leaderboard(slug, private, server, store, fmt):
         with _client(server, need_token=private) as client:
             result = client.leaderboard(slug, board)
     mine = result.get("your_team")
-    rows = [{**r, "team": f"{r['team']} (baseline)" if r.get("baseline") else r["team"]}
+    rows = [{**r, "team": f"{r['team']} (baseline)" if r.get("baseline") else r["team"],
+             "pm": half_width(r.get("interval"))}
             for r in result.get("rows", [])]
     hidden = board == "private" and not result.get("revealed", True)
-    emit(result, fmt, [("rank", "rank"), ("team", "team"), ("score", "score"),
-                       ("entries", "entries"), ("last_submission", "last (UTC)")], rows,
-         records=result.get("rows", []),
-         formatters={"last_submission": short_time},
+    emit(result, fmt, [("rank", "rank"), ("team", "team"), ("score", "score"), ("pm", "±"),
+                       ("tied", "tied"), ("entries", "entries"),
+                       ("last_submission", "last (UTC)")], rows,
+         records=board_records(result.get("rows", [])),
+         formatters={"last_submission": short_time,
+                     "pm": lambda v: "" if v is None else f"± {v:.3g}",
+                     "tied": lambda v: "yes" if v else ""},
          title=f"{slug}: {board} leaderboard",
-         caption="teacher view: not revealed to the students yet" if hidden else None,
+         caption="\n".join(filter(None, [
+             "teacher view: not revealed to the students yet" if hidden else None,
+             uncertainty_caption(result)])),
          mark=lambda r: bool(mine) and r["team"] == mine)
 
 

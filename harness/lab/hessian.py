@@ -39,19 +39,33 @@ ALL_FLAT = "flat: every eigenvalue near zero"
 class PointTolerances:
     """What counts as zero.
 
+    An eigenvalue is flat (treated as zero) when
+    ``|λ| <= max(eig_rel * max|λ|, sqrt(max|λ| * ‖∇L‖))``:
+
+    - relative to the spectrum: the largest curvature sets the scale, so the
+      rule reads the same for a loss measured in any unit;
+    - relative to the gradient norm: the point is critical only up to the
+      remaining gradient g. Along an eigenvector with curvature λ the nearest
+      critical point is about ``g / |λ|`` away, and with third derivatives of
+      the order of the largest curvature, ``max|λ|``, the curvature changes by
+      about ``max|λ| * g / |λ|`` on the way: more than ``|λ|`` itself when
+      ``λ² <= max|λ| * g``. Such an eigenvalue's sign says nothing about the
+      critical point nearby.
+
     Parameters
     ----------
     eig_rel : float
-        An eigenvalue with ``|λ| <= eig_rel * max|λ|`` is flat (treated as zero).
-    eig_abs : float
-        ... or with ``|λ| <= eig_abs`` (for a Hessian that is flat everywhere).
+        The spectrum-relative part of the flat tolerance.
     grad : float
         A gradient norm at most this is small enough to call the point critical.
     """
 
     eig_rel: float = 1e-3
-    eig_abs: float = 1e-6
     grad: float = 1e-4
+
+    def flat_tol(self, scale: float, grad_norm: float) -> float:
+        """The flat tolerance for a spectrum of largest magnitude ``scale``."""
+        return max(self.eig_rel * scale, math.sqrt(scale * max(grad_norm, 0.0)))
 
 
 @dataclass
@@ -61,7 +75,7 @@ class PointVerdict:
     kind: str
     critical: bool
     grad_norm: float
-    minimum_ratio: float   # share of eigenvalues > 0 (the lecture's definition); NaN if partial
+    minimum_ratio: float   # positive share of the non-flat eigenvalues; NaN if none or partial
     positive: int          # eigenvalues above the flat tolerance
     negative: int          # eigenvalues below minus the tolerance
     flat: int
@@ -74,15 +88,18 @@ def classify(eigenvalues, grad_norm: float, tol: PointTolerances = PointToleranc
              complete: bool = True) -> PointVerdict:
     """Local minimum / maximum / saddle / flat from Hessian eigenvalues.
 
-    Pure. ``complete=False`` means only extreme eigenvalues are known (Lanczos):
-    the verdict still follows from the smallest and largest, but the minimum
-    ratio is unknown (NaN) and the counts are of the values given.
+    Pure. Eigenvalues within the flat tolerance (see :class:`PointTolerances`)
+    count as zero: they neither make a saddle nor vote in the minimum ratio,
+    the share of positive eigenvalues among the non-flat ones (the lecture's
+    ratio, taken over the directions with measurable curvature; NaN when every
+    eigenvalue is flat). ``complete=False`` means only extreme eigenvalues are
+    known (Lanczos): the verdict still follows from the smallest and largest,
+    but the minimum ratio is unknown (NaN) and the counts are of the values given.
     """
     e = np.asarray(eigenvalues, dtype=float)
     if e.size == 0:
         raise ValueError("classify needs at least one eigenvalue")
-    scale = float(np.abs(e).max())
-    flat_tol = max(tol.eig_rel * scale, tol.eig_abs)
+    flat_tol = tol.flat_tol(float(np.abs(e).max()), float(grad_norm))
     pos = int((e > flat_tol).sum())
     neg = int((e < -flat_tol).sum())
     flat = int(e.size - pos - neg)
@@ -98,8 +115,8 @@ def classify(eigenvalues, grad_norm: float, tol: PointTolerances = PointToleranc
         kind = "flat: no positive curvature, some directions flat (maximum or degenerate saddle)"
     else:
         kind = ALL_FLAT
-    return PointVerdict(kind, bool(grad_norm <= tol.grad), float(grad_norm),
-                        float((e > 0).mean()) if complete else math.nan,
+    ratio = pos / (pos + neg) if complete and pos + neg else math.nan
+    return PointVerdict(kind, bool(grad_norm <= tol.grad), float(grad_norm), ratio,
                         pos, neg, flat, float(e.min()), float(e.max()), flat_tol)
 
 
@@ -367,7 +384,9 @@ def describe_point(p: NetworkPoint, tol: PointTolerances) -> str:
                      "the flat directions: a gradient-flat point, not a critical one")
     else:
         what = f"a critical point: {v.kind}"
-    ratio = "" if math.isnan(v.minimum_ratio) else f"; minimum ratio {v.minimum_ratio:.2f}"
+    ratio = "" if math.isnan(v.minimum_ratio) else (
+        f"; minimum ratio {v.minimum_ratio:.2f} (positive among the {v.positive + v.negative} "
+        "non-flat)")
     return f"{head}: {what}; {curv}{ratio} [{p.method} Hessian]."
 
 
@@ -377,12 +396,14 @@ def plot_points(points: list[NetworkPoint], path: Path,
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for p in points:
+        if math.isnan(p.verdict.minimum_ratio):   # no non-flat eigenvalue, or Lanczos
+            continue
         marker = "o" if p.verdict.critical else "x"
-        x = p.verdict.minimum_ratio if not math.isnan(p.verdict.minimum_ratio) else 1.0
-        axes[0].scatter(x, p.train_loss, marker=marker,
+        axes[0].scatter(p.verdict.minimum_ratio, p.train_loss, marker=marker,
                         color="C3" if p.verdict.kind == SADDLE else "C0")
-    label_axes(axes[0], "minimum ratio (share of positive eigenvalues)", "training loss",
-               "o critical (gradient small), x not; red = saddle", legend=False)
+    label_axes(axes[0], "minimum ratio (positive share of the non-flat eigenvalues)",
+               "training loss", "o critical (gradient small), x not; red = saddle",
+               legend=False)
     for p in points:
         axes[1].semilogy(p.grad_norms, label=f"seed {p.seed}")
     axes[1].axhline(tol.grad, color="grey", ls=":", lw=1)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -42,6 +44,7 @@ class LabData:
     x_val: torch.Tensor
     y_val: torch.Tensor
     classes: list | None = None
+    image_side: int | None = None   # 8 for digits: rows are side x side images
 
     @property
     def n_features(self) -> int:
@@ -75,7 +78,7 @@ class LabData:
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self.y_train), generator=g)[:n_train]
         return LabData(self.slug, self.task, self.x_train[idx], self.y_train[idx],
-                       self.x_val, self.y_val, self.classes)
+                       self.x_val, self.y_val, self.classes, self.image_side)
 
 
 def load_data(prepared: Prepared) -> LabData:
@@ -100,7 +103,7 @@ def load_data(prepared: Prepared) -> LabData:
         y_va = torch.tensor((a.y_val - a.y_mean) / a.y_scale, dtype=torch.float32)
     return LabData(prepared.spec.slug, a.task, torch.tensor(a.x_train), y_tr,
                    torch.tensor(a.x_val), y_va,
-                   list(a.classes) if a.classes is not None else None)
+                   list(a.classes) if a.classes is not None else None, a.image_side)
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
@@ -108,34 +111,38 @@ ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": 
 
 
 class _Block(nn.Module):
-    """Linear -> (LayerNorm) -> activation, with an optional skip connection."""
+    """Linear -> (LayerNorm) -> activation -> (dropout), with an optional skip connection."""
 
-    def __init__(self, n_in, n_out, activation, residual, norm):
+    def __init__(self, n_in, n_out, activation, residual, norm, dropout=0.0):
         super().__init__()
         self.linear = nn.Linear(n_in, n_out)
         self.norm = nn.LayerNorm(n_out) if norm else nn.Identity()
         self.act = ACTIVATIONS[activation]()
+        self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
         self.residual = residual and n_in == n_out
 
     def forward(self, x):
-        h = self.act(self.norm(self.linear(x)))
+        h = self.drop(self.act(self.norm(self.linear(x))))
         return x + h if self.residual else h
 
 
 def make_mlp(n_in: int, n_out: int, depth: int, width: int, *, activation: str = "relu",
-             residual: bool = False, norm: bool = False) -> nn.Sequential:
+             residual: bool = False, norm: bool = False, dropout: float = 0.0) -> nn.Sequential:
     """An MLP with ``depth`` hidden layers of ``width`` units.
 
     ``depth=0`` is the linear model (logistic / softmax / linear regression),
     the lab's easy-to-optimize reference. ``residual`` adds skip connections
     around the hidden layers of equal width; ``norm`` adds LayerNorm (which,
-    unlike BatchNorm, also works with batches of one).
+    unlike BatchNorm, also works with batches of one); ``dropout`` zeroes that
+    share of each hidden layer's outputs while training.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation {activation!r}; choose from {', '.join(ACTIVATIONS)}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     layers, size = [], n_in
     for _ in range(depth):
-        layers.append(_Block(size, width, activation, residual, norm))
+        layers.append(_Block(size, width, activation, residual, norm, dropout))
         size = width
     layers.append(nn.Linear(size, n_out))
     return nn.Sequential(*layers)
@@ -200,13 +207,20 @@ def make_optimizer(name: str, params, lr: float | None = None, *, total_steps: i
 
 @dataclass
 class History:
-    """Per-epoch numbers of one training run (index 0 is before any update)."""
+    """Per-epoch numbers of one training run (index 0 is before any update).
+
+    With ``fit(eval_every=k)`` an entry is recorded every ``k`` epochs (and
+    after the last); ``at_update`` says after how many updates each was taken
+    and ``epoch_seconds`` holds the training time since the previous entry
+    (evaluation excluded).
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
+    at_update: list[int] = field(default_factory=list)
     updates: int = 0
 
     def final(self) -> dict:
@@ -216,18 +230,26 @@ class History:
 
 
 @torch.no_grad()
+def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str) -> tuple[float, float]:
+    """Loss and accuracy of ``model`` on the rows ``x, y``, in eval mode (no dropout)."""
+    was_training = model.training
+    model.eval()
+    loss, acc = loss_and_accuracy(model(x), y, task)
+    model.train(was_training)
+    return float(loss), float(acc)
+
+
 def evaluate(model: nn.Module, data: LabData) -> tuple[float, float, float, float]:
     """Training loss, validation loss, training accuracy, validation accuracy."""
-    model.eval()
-    tl, ta = loss_and_accuracy(model(data.x_train), data.y_train, data.task)
-    vl, va = loss_and_accuracy(model(data.x_val), data.y_val, data.task)
-    model.train()
-    return float(tl), float(vl), float(ta), float(va)
+    tl, ta = score(model, data.x_train, data.y_train, data.task)
+    vl, va = score(model, data.x_val, data.y_val, data.task)
+    return tl, vl, ta, va
 
 
 def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None = None,
         optimizer: str = "adam", lr: float | None = None, momentum: float = 0.9,
-        weight_decay: float = 0.0, seed: int = 0, progress=quiet) -> History:
+        weight_decay: float = 0.0, seed: int = 0, max_updates: int | None = None,
+        eval_every: int = 1, progress=quiet) -> History:
     """Train ``model`` on ``data`` and record losses and accuracies after every epoch.
 
     Parameters
@@ -242,6 +264,13 @@ def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None 
         See :func:`make_optimizer`.
     seed : int
         Seeds the shuffling (the model's initialization is the caller's).
+    max_updates : int, optional
+        Stop after this many parameter updates, within an epoch if need be (the
+        batch lab gives every batch size the same number of updates).
+    eval_every : int
+        Measure the losses after every ``eval_every``-th epoch (and the last);
+        evaluating costs about a training step's time, too much for a full
+        batch trained for thousands of epochs.
     progress : callable
         Wraps the epoch loop: ``progress(iterable, desc)`` (see :mod:`harness.lab.common`).
 
@@ -255,17 +284,20 @@ def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None 
     n = len(data.y_train)
     bs = n if batch_size is None else max(1, min(int(batch_size), n))
     per_epoch = math.ceil(n / bs)
-    opt, schedule = make_optimizer(optimizer, model.parameters(), lr,
-                                   total_steps=per_epoch * epochs, momentum=momentum,
-                                   weight_decay=weight_decay)
+    total = per_epoch * epochs if max_updates is None else min(per_epoch * epochs, max_updates)
+    opt, schedule = make_optimizer(optimizer, model.parameters(), lr, total_steps=total,
+                                   momentum=momentum, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
     hist = History()
     _record(hist, evaluate(model, data), 0.0)
     model.train()
-    for _ in progress(range(1, epochs + 1), "epochs"):
+    seconds = 0.0
+    for epoch in progress(range(1, epochs + 1), "epochs"):
         start = time.perf_counter()
         order = torch.randperm(n, generator=gen) if bs < n else None
         for i in range(0, n, bs):
+            if hist.updates >= total:
+                break
             if order is None:
                 xb, yb = data.x_train, data.y_train
             else:
@@ -278,8 +310,13 @@ def fit(model: nn.Module, data: LabData, *, epochs: int, batch_size: int | None 
             if schedule is not None:
                 schedule.step()
             hist.updates += 1
-        _record(hist, evaluate(model, data), time.perf_counter() - start)
-        if not math.isfinite(hist.train_loss[-1]):
+        seconds += time.perf_counter() - start     # the evaluation below is not training
+        last = epoch == epochs or hist.updates >= total
+        if epoch % eval_every and not last:
+            continue
+        _record(hist, evaluate(model, data), seconds)
+        seconds = 0.0
+        if last or not math.isfinite(hist.train_loss[-1]):
             break
     return hist
 
@@ -291,6 +328,20 @@ def _record(hist: History, numbers, seconds: float) -> None:
     hist.train_acc.append(ta)
     hist.val_acc.append(va)
     hist.epoch_seconds.append(seconds)
+    hist.at_update.append(hist.updates)
+
+
+def mean_curves(curves, length: int):
+    """The mean over runs of equal-schedule curves, runs that stopped early padded with NaN.
+
+    A diverged run stops with a NaN loss; padding keeps the other runs' mean
+    defined at every later point.
+    """
+    padded = [np.concatenate([np.asarray(c, dtype=float), np.full(length - len(c), np.nan)])
+              for c in curves]
+    with warnings.catch_warnings():     # a point where every run had stopped: NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(padded, axis=0) if padded else np.full(length, np.nan)
 
 
 def seeded_mlp(data: LabData, depth: int, width: int, seed: int, **kwargs) -> nn.Sequential:

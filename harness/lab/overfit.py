@@ -212,6 +212,28 @@ def ci(values) -> tuple[float, float]:
     return float(v.mean()), float(half)
 
 
+def board_standard_error(prediction: np.ndarray, key: AnswerKey, size: int, *,
+                         draws: int = 200, seed: int = 0) -> float:
+    """The standard error of one board score computed on ``size`` rows.
+
+    How much a score on ``size`` fresh rows would vary: the sd of the metric
+    over ``draws`` samples of ``size`` rows drawn with replacement from the
+    whole test set (a bootstrap; the test set stands in for the population).
+    Any metric, not only accuracy. ``prediction`` is in the key's row order.
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for rows in rng.integers(0, key.n, (draws, size)):
+        try:
+            values.append(key.metric(key.y[rows], prediction[rows]))
+        except ValueError:      # a draw the metric cannot score (e.g. one class for AUC)
+            continue
+    if len(values) < 2:
+        raise HarnessError(f"{key.metric.name} could not be scored on samples of {size} "
+                           "test rows; use larger --fractions")
+    return float(np.std(values, ddof=1))
+
+
 def summarize(study: pd.DataFrame) -> pd.DataFrame:
     """Mean ± 95% CI half-width of public, private and optimism per public size and way."""
     rows = []
@@ -318,6 +340,12 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
     study = selection_study(subs, validation, key, sizes=sizes, repeats=repeats,
                             decimals=decimals, seed=seed, progress=progress)
     summary = summarize(study)
+    # beside the re-draw intervals: how much ONE board score at each public size varies
+    # (the validation pick: fixed over the re-draws, a typical good submission)
+    best = np.argmax if metric.greater_is_better else np.argmin
+    fixed = score(subs[int(best(validation))], key).predictions
+    board_se = {m: board_standard_error(fixed, key, m, seed=seed) for m in sizes}
+    summary["board_se"] = summary.public_rows.map(board_se)
 
     # the scatter: one re-drawn split of the competition's own public size
     scatter_key = resplit(key, own, np.random.default_rng(seed))
@@ -334,22 +362,31 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
     by_pub, by_val = at_own.loc["public"], at_own.loc["validation"]
     curve = summary[summary.pick_by == "public"].sort_values("public_rows")
     first, last = curve.iloc[0], curve.iloc[-1]
+    se_own = board_se[own]
     verdicts = [
         f"{len(trained)} configurations trained ({sum(t.seconds for t in trained):.1f} s); "
         f"validation {metric.name} from {validation.min():.4f} to {validation.max():.4f}. "
         f"{repeats} random re-draws of which {own} of the {key.n} test rows are public.",
+        f"Every ± below is the 95% interval of a mean over the {repeats} re-draws of which "
+        "rows of this one test set are public: how precisely the lab pins the average down, "
+        f"not how much one board score varies. One board score on {own} public rows has a "
+        f"standard error of {se_own:.4f} {metric.name} (bootstrap over the test rows): as "
+        f"a measure of the model it is uncertain by about ± {1.96 * se_own:.4f} (95%).",
         f"Picked by the public board: public {_pm(by_pub.public, by_pub.public_ci)}, private "
         f"{_pm(by_pub.private, by_pub.private_ci)}, optimism (public - private) "
-        f"{_pm(by_pub.optimism, by_pub.optimism_ci)} {metric.name}.",
+        f"{_pm(by_pub.optimism, by_pub.optimism_ci)} {metric.name} (re-draw means; one board "
+        f"score's standard error: {se_own:.4f}).",
         f"Picked by validation: public {_pm(by_val.public, by_val.public_ci)}, private "
         f"{_pm(by_val.private, by_val.private_ci)}, optimism "
-        f"{_pm(by_val.optimism, by_val.optimism_ci)}.",
+        f"{_pm(by_val.optimism, by_val.optimism_ci)} (re-draw means; one board score's "
+        f"standard error: {se_own:.4f}).",
         _optimism_verdict(by_pub, by_val),
         _private_verdict(gap, gap_ci, metric.name),
         f"Optimism of the public pick by public share: {first.optimism:.4f} ± "
-        f"{first.optimism_ci:.4f} at {first.public_share:.0%} ({int(first.public_rows)} rows) "
-        f"to {last.optimism:.4f} ± {last.optimism_ci:.4f} at {last.public_share:.0%} "
-        f"({int(last.public_rows)} rows): "
+        f"{first.optimism_ci:.4f} at {first.public_share:.0%} ({int(first.public_rows)} rows; "
+        f"one board score's standard error {first.board_se:.4f}) to {last.optimism:.4f} ± "
+        f"{last.optimism_ci:.4f} at {last.public_share:.0%} ({int(last.public_rows)} rows; "
+        f"{last.board_se:.4f}): "
         + ("it shrinks as the public part grows." if last.optimism + last.optimism_ci
            < first.optimism - first.optimism_ci else
            "no clear shrinking at these settings (the intervals overlap)."),
@@ -367,13 +404,18 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
         "by_validation": {c: float(by_val[c]) for c in ("public", "public_ci", "private",
                                                         "private_ci", "optimism",
                                                         "optimism_ci")},
+        "interval": f"95% interval of the mean over {repeats} re-draws of the public rows of "
+                    "this one test set",
+        "board_se": se_own,
         "private_gain_of_validation_pick": gap, "private_gain_ci": gap_ci,
         "optimism_curve": summary.to_dict(orient="records"),
     }
     return Report(
         name="overfit", title=f"Tuning by the public board vs by validation: {prepared.spec.slug}",
         verdicts=verdicts,
-        tables={"The picks (mean ± 95% CI half-width over re-draws)": summary,
+        tables={"The picks (mean and *_ci: 95% interval half-width over re-draws of which "
+                "rows of this one test set are public; board_se: standard error of one board "
+                "score at that public size)": summary,
                 "Configurations": configs_table},
         plots=[scatter_png, optimism_png], numbers=numbers,
         settings={"configs": configs, "repeats": repeats,

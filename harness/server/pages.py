@@ -19,6 +19,8 @@ import hashlib
 import hmac
 import secrets
 import threading
+from collections import OrderedDict
+from collections.abc import Hashable
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -34,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import AuthError, ForbiddenError, HarnessError, NotFoundError, http_status
 from ..home import RELEASED_FILES
 from ..shakeup import compute_shakeup, shakeup_plot
+from ..team_chart import TeamChart, team_chart, team_chart_plot
 from .deps import get_harness as _harness
 from .deps import valid_slug as _slug
 from .uploads import read_upload
@@ -45,6 +48,7 @@ TOKEN_MAX_AGE = 60 * 60 * 24 * 120       # a semester
 REFRESH_SECONDS = 30                      # how often the board reloads itself
 TOP_MOVES = 3                             # risers and fallers shown after the reveal
 HISTORY_PAGE = 50                         # a team's submissions per page of the submit page
+TEAM_CHARTS_KEPT = 256                    # teams' chart PNGs held in memory (~60 kB each)
 
 
 def _format_time(value, tz: str, with_zone: bool = False) -> str:
@@ -217,29 +221,37 @@ def competition(request: Request, slug: str, projector: int = 0,
 
 
 class PlotCache:
-    """The shake-up PNG of each competition, drawn once per state of its boards.
+    """One PNG per name (a competition's shake-up, a team's chart), drawn once per state.
 
     The key is everything the picture shows (both boards' moves, the baselines, title
     and metric), so a rescore, a late baseline or a spec edit draws it again and nothing
-    else has to invalidate it. One lock per competition: a projector and a hundred
-    students asking at once wait for one drawing instead of starting a hundred.
+    else has to invalidate it. One lock per name: a projector and a hundred students
+    asking at once wait for one drawing instead of starting a hundred. With ``limit``,
+    only that many names keep their PNG (the least recently asked go first).
     """
 
-    def __init__(self):
-        self._png: dict[str, tuple[tuple, bytes]] = {}
-        self._locks: dict[str, threading.Lock] = {}
+    def __init__(self, limit: int | None = None):
+        self._png: OrderedDict[Hashable, tuple[tuple, bytes]] = OrderedDict()
+        self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._limit = limit
 
-    def get(self, slug: str, key: tuple, draw) -> bytes:
+    def get(self, name: Hashable, key: tuple, draw) -> bytes:
         """The PNG for ``key``, from ``draw()`` only when the cached one is for another key."""
         with self._guard:
-            lock = self._locks.setdefault(slug, threading.Lock())
+            lock = self._locks.setdefault(name, threading.Lock())
         with lock:
-            cached = self._png.get(slug)
-            if cached is not None and cached[0] == key:
-                return cached[1]
+            with self._guard:
+                cached = self._png.get(name)
+                if cached is not None and cached[0] == key:
+                    self._png.move_to_end(name)
+                    return cached[1]
             png = draw()
-            self._png[slug] = (key, png)
+            with self._guard:
+                self._png[name] = (key, png)
+                self._png.move_to_end(name)
+                while self._limit is not None and len(self._png) > self._limit:
+                    self._png.popitem(last=False)
             return png
 
 
@@ -259,6 +271,55 @@ def shakeup_png(request: Request, slug: str):
         shake, metric=spec.scoring.metric, greater_is_better=spec.metric.greater_is_better,
         title=title))
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=30"})
+
+
+_charts_guard = threading.Lock()
+
+
+def _team_charts(request: Request) -> PlotCache:
+    """This app's cache of the teams' chart PNGs (made on first use)."""
+    with _charts_guard:
+        cache = getattr(request.app.state, "team_charts", None)
+        if cache is None:
+            cache = request.app.state.team_charts = PlotCache(limit=TEAM_CHARTS_KEPT)
+    return cache
+
+
+def _own_chart(submissions: list[dict], spec) -> TeamChart | None:
+    """A team's chart from its own submissions, or None while they hold no private
+    scores (before the reveal, or read just before it)."""
+    try:
+        return team_chart(submissions, greater_is_better=spec.metric.greater_is_better)
+    except ValueError:
+        return None
+
+
+@router.get("/competitions/{slug}/your-chart.png", name="team_chart_png")
+def team_chart_png(request: Request, slug: str):
+    """The logged-in team's own public-vs-private chart, after the reveal only.
+
+    No team is named in the URL: the chart is always the cookie's team's, so no team
+    can ask for another's. Before the reveal it would show private scores: 403.
+    """
+    h = _harness(request)
+    _slug(slug)
+    team = _team(request)
+    if team is None:
+        raise AuthError("log in with your team token on the Submit page to see your chart")
+    if h.state(slug) != "revealed":
+        raise ForbiddenError("your chart shows private scores, so it appears after the "
+                             "teacher reveals the private board")
+    spec = h.prepared(slug).spec
+    chart = _own_chart(h.submissions(slug, team), spec)
+    if chart is None:          # the service hid the private scores after all
+        raise ForbiddenError("your chart appears after the teacher reveals the private board")
+    decimals = h.get_competition(slug).get("public_decimals", spec.scoring.public_decimals)
+    title = f"{spec.title}: your submissions, public vs private"
+    key = (title, spec.scoring.metric, decimals, chart)
+    png = _team_charts(request).get((slug, team["id"]), key, lambda: team_chart_plot(
+        chart, metric=spec.scoring.metric, decimals=decimals, title=title))
+    # one team's picture: never kept by a shared cache
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, no-store"})
 
 
 @router.get("/competitions/{slug}/files/{name}", name="download")
@@ -287,7 +348,9 @@ def _submit_page(request: Request, slug: str, status_code: int = 200, page: int 
     state = h.state(slug)
     if state != "revealed":       # the service hides them too; this is the backstop
         history = [{**s, "private_score": None} for s in history]
+    chart = _own_chart(everything, h.prepared(slug).spec) if state == "revealed" else None
     context.update(history=history, state=state, revealed=state == "revealed",
+                   chart=chart if chart is not None and chart.points else None,
                    token_cookie_present=bool(_token(request)), page=page, pages=pages,
                    total=len(everything), selected_elsewhere=kept, **extra)
     return _render(request, "submit.html", context, status_code=status_code)

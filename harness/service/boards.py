@@ -6,26 +6,42 @@ row per entrant whatever the number of submissions. The private board is drawn f
 the standings and the teams' final selections; after the reveal it is cached here,
 keyed by the standings themselves, so whatever rebuilds them (a rescore, in any
 process) is seen without anyone clearing the cache.
+
+Every board also carries its uncertainty (:mod:`harness.uncertainty`): each row's 95%
+``interval`` (from the shown score and the board's number of rows only) and the tie test
+against the leader (``tied`` per row, ``tied_with_leader`` per board), from the
+bootstrap replicates each submission got at upload. The tie flags are cached per state of
+the board (its entries and the answer key), so a board read computes them once per change
+of an entry; replicates are cached per submission. Replicates missing or computed against
+another answer key (a rescore, a database from before them) are computed again from the
+archived file when a board first needs them.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 
-from .. import rules
-from ..errors import ForbiddenError, HarnessError
+from .. import rules, uncertainty
+from ..errors import ForbiddenError, HarnessError, NotFoundError, SubmissionError
+from ..scoring import AnswerKey, Score, score
 from ..store import SelectionRow, StandingRow, SubmissionRow, TeamRow
+from ..store.models import ReplicateRow
 from ..store.queries import competition_state, insert_ignore
 from .competitions import Competition, Competitions
 from .context import ServiceContext
 
 submissions_table = SubmissionRow.__table__
 standings_table = StandingRow.__table__
+replicates_table = ReplicateRow.__table__
+REPLICATE_CACHE = 8192          # submissions whose replicates a process keeps in memory
+INTERVAL_MEMO = 100_000         # shown scores whose interval a board remembers
 
 
 class Boards:
@@ -44,9 +60,22 @@ class Boards:
         self.competitions = competitions
         self._lock = threading.Lock()
         self._private_boards: dict[str, tuple] = {}    # slug -> (key, private rows)
+        self._ties: dict[tuple, tuple] = {}            # (slug, board) -> (state, flags)
+        self._interval_memo: dict[tuple, tuple] = {}   # (slug, board) -> (key, .., {score: iv})
+        self._references: dict[tuple, tuple] = {}      # (slug, board) -> (answer key, curve)
+        self._fingerprints: dict[str, tuple] = {}      # slug -> (answer key, fingerprint)
+        self._replicates: OrderedDict = OrderedDict()  # submission id -> (fp, public, private)
+        self._unrepairable: dict[int, str] = {}        # submission id -> fp (no archive)
+        self._slow = threading.Lock()                  # slow work: one thread at a time
 
     def leaderboard(self, slug: str, board: str = "public", *, teacher: bool = False) -> dict:
         """A board: ``{"competition", "board", "revealed", "rows": [...]}``.
+
+        Each row also has ``interval`` (95%, at ``public_decimals``; None when the metric
+        gives no way to tell) and ``tied`` (not significantly different from the leader;
+        None when untested); the board has ``tied_with_leader`` (teams tied, the leader
+        included; None when the leader is untested) and ``scored_rows`` (the rows it
+        scores). Before the reveal only public rows enter the public board's.
 
         Raises
         ------
@@ -77,9 +106,241 @@ class Boards:
              for st in standings], greater_is_better=gib)
         if board == "private":
             rows = rules.add_public_ranks(self._private_board(comp, standings, revealed), rows)
+        n, tied = self._uncertainty(comp, board, rows)
         return {"competition": slug, "board": board, "revealed": revealed,
                 "leaderboard": spec.rules.leaderboard, "metric": spec.metric.name,
-                "greater_is_better": gib, "rows": rows}
+                "greater_is_better": gib, "scored_rows": n, "tied_with_leader": tied,
+                "rows": rows}
+
+    # ------------------------------------------------------------------ uncertainty
+
+    def _uncertainty(self, comp: Competition, board: str, rows: list[dict]
+                     ) -> tuple[int | None, int | None]:
+        """Give each row its ``interval`` and ``tied``; returns the board's number of rows
+        and ``tied_with_leader``. Only the board's own rows are used (public rows for the
+        public board), and an interval depends on the shown score alone. An accuracy board
+        reads no answer key (its row counts are in the manifest; the tie test reads stored
+        replicates), so serving it costs no more memory than before."""
+        n = comp.prepared.manifest.get("rows", {}).get(board)
+        fp = self.fingerprint(comp)
+        found = self._intervals(comp, board, n, [r["score"] for r in rows]) if n \
+            else [None] * len(rows)
+        flags = self._tie_flags(comp, board, fp, [r["submission_id"] for r in rows],
+                                [r["baseline"] for r in rows]) if fp \
+            else [None] * len(rows)
+        for row, interval, flag in zip(rows, found, flags):
+            row["interval"], row["tied"] = interval, flag
+        leader = next((f for r, f in zip(rows, flags) if not r["baseline"]), None)
+        tied = None if leader is None else \
+            sum(1 for r, f in zip(rows, flags) if f and not r["baseline"])
+        return n, tied
+
+    def _intervals(self, comp: Competition, board: str, n: int, shown: list[float]) -> list:
+        """:func:`uncertainty.intervals` of the shown scores, each score's computed once per
+        state (a board of 1,000 teams has few new scores between two reads)."""
+        spec = comp.spec
+        reference = self._reference(comp, board)
+        state = (n, spec.scoring.public_decimals, spec.metric.name)
+        with self._lock:
+            cached = self._interval_memo.get((comp.slug, board))
+        # the reference curve is compared by identity: a new one (a new key) starts afresh
+        memo = cached[2] if cached is not None and cached[0] is reference \
+            and cached[1] == state else {}
+        new = sorted({v for v in shown if v not in memo})
+        if new:
+            memo = dict(memo) if len(memo) < INTERVAL_MEMO else {}
+            memo.update(zip(new, uncertainty.intervals(spec.metric, new, n,
+                                                       spec.scoring.public_decimals,
+                                                       reference)))
+            with self._lock:
+                self._interval_memo[(comp.slug, board)] = (reference, state, memo)
+        return [memo[v] for v in shown]
+
+    def _reference(self, comp: Competition, board: str):
+        """The board's score -> spread curve for intervals (:func:`uncertainty.reference_curve`),
+        once per answer key; None for accuracy, whose intervals are exact binomial, and
+        when the answer key is missing (`harness doctor` tells the teacher)."""
+        spec = comp.spec
+        if spec.metric.name == "accuracy":
+            return None
+        try:
+            key = self.competitions.answer_key(comp.slug)
+        except NotFoundError:
+            return None
+        with self._lock:
+            cached = self._references.get((comp.slug, board))
+        if cached is not None and cached[0] is key:
+            return cached[1]
+        with self._slow:            # the first board's readers wait for one computation
+            with self._lock:
+                cached = self._references.get((comp.slug, board))
+            if cached is not None and cached[0] is key:
+                return cached[1]
+            y = key.y_public if board == "public" else key.y_private
+            curve = uncertainty.reference_curve(spec.metric, spec.data.task, y) \
+                if len(y) else None
+            with self._lock:
+                self._references[(comp.slug, board)] = (key, curve)
+            return curve
+
+    def interval(self, slug: str, board: str, shown: float) -> list[float] | None:
+        """The 95% interval ``board`` would show beside the score ``shown`` (for the
+        teacher's grading thresholds; it reads the size of the private part)."""
+        comp = self.competitions.get(slug)
+        n = comp.prepared.manifest.get("rows", {}).get(board)
+        if not n:
+            return None
+        return uncertainty.intervals(comp.spec.metric, [shown], n,
+                                     comp.spec.scoring.public_decimals,
+                                     self._reference(comp, board))[0]
+
+    def fingerprint(self, comp: Competition) -> str | None:
+        """The :func:`uncertainty.fingerprint` of the competition's answer key file as it
+        is now (hashed once per version of the file); None when the file is missing."""
+        path = comp.prepared.solution_path
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        stamp = (comp.stamp, st.st_mtime_ns, st.st_size, comp.spec.metric.name)
+        with self._lock:
+            cached = self._fingerprints.get(comp.slug)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        try:
+            fp = uncertainty.fingerprint(comp.spec.metric.name, path.read_bytes())
+        except OSError:
+            return None
+        with self._lock:
+            self._fingerprints[comp.slug] = (stamp, fp)
+        return fp
+
+    def replicates_row(self, comp: Competition, key: AnswerKey, result: Score,
+                       fp: str | None) -> dict | None:
+        """A scored file's replicates on both boards, as a ``replicates`` row (without its
+        ``submission_id``), or None: when the metric cannot be resampled at all, or when
+        the answer key file is not the one of ``fp`` any more.
+
+        ``fp`` is :meth:`fingerprint` taken *before* ``key`` was loaded; it is taken again
+        after, so replicates are never stored under the fingerprint of a file that changed
+        while they were computed (a board computes those from the archive later). Runs
+        outside any transaction (it is the CPU part of an upload).
+        """
+        if fp is None:
+            return None
+        metric = comp.spec.metric
+        try:
+            parts = [uncertainty.pack(uncertainty.replicates(
+                metric, key.y[index], result.predictions[index]))
+                for index in (key.public_index, key.private_index)]
+        except Exception:  # noqa: BLE001 - a teacher's metric may fail on every resample
+            return None
+        if self.fingerprint(comp) != fp:
+            return None
+        return {"key": fp, "public": parts[0], "private": parts[1]}
+
+    def _tie_flags(self, comp: Competition, board: str, fp: str, ids: list[int],
+                   baselines: list[bool]) -> list[bool | None]:
+        """Whether each team row's entry is tied with the leader's (the first team row),
+        once per state of the board: its entries in order and the answer key (``fp``).
+        Baselines and entries without replicates get None."""
+        state = (fp, tuple(ids), tuple(baselines))
+        with self._lock:
+            cached = self._ties.get((comp.slug, board))
+        if cached is not None and cached[0] == state:
+            return list(cached[1])
+        flags: list[bool | None] = [None] * len(ids)
+        leader = next((i for i, b in enumerate(baselines) if not b), None)
+        if leader is not None:
+            found = self._replicates_of(comp, fp,
+                                        [sid for sid, b in zip(ids, baselines) if not b])
+            part = 1 if board == "public" else 2
+            lead = found.get(ids[leader])
+            # teams only: a baseline is not in the race (its flag stays None)
+            have = [i for i, sid in enumerate(ids) if sid in found and not baselines[i]]
+            if lead is not None and have:
+                tied = uncertainty.tied_mask(np.stack([found[ids[i]][part] for i in have]),
+                                             lead[part])
+                for i, t in zip(have, tied):
+                    flags[i] = bool(t)
+                flags[leader] = True
+        with self._lock:
+            self._ties[(comp.slug, board)] = (state, tuple(flags))
+        return flags
+
+    def _replicates_of(self, comp: Competition, fp: str, ids: list[int]) -> dict[int, tuple]:
+        """``{submission id: (fp, public, private)}`` for those of ``ids`` that have (or
+        can get) replicates under fingerprint ``fp``: from memory, else the database (one
+        query), else computed from the archived file and stored."""
+        found: dict[int, tuple] = {}
+        with self._lock:
+            for sid in ids:
+                entry = self._replicates.get(sid)
+                if entry is not None and entry[0] == fp:
+                    found[sid] = entry
+                    self._replicates.move_to_end(sid)
+        missing = [sid for sid in dict.fromkeys(ids) if sid not in found]
+        if missing:
+            r = replicates_table.c
+            with self.context.database.read() as s:
+                stored = s.connection().execute(select(r.submission_id, r.public, r.private)
+                                                .where(r.submission_id.in_(missing),
+                                                       r.key == fp)).all()
+            fresh = {sid: (fp, uncertainty.unpack(pub), uncertainty.unpack(priv))
+                     for sid, pub, priv in stored}
+            stale = [sid for sid in missing if sid not in fresh
+                     and self._unrepairable.get(sid) != fp]
+            if stale:
+                fresh.update(self._repair(comp, fp, stale))
+            found.update(fresh)
+            with self._lock:
+                self._replicates.update(fresh)
+                while len(self._replicates) > REPLICATE_CACHE:
+                    self._replicates.popitem(last=False)
+        return found
+
+    def _repair(self, comp: Competition, fp: str, ids: list[int]) -> dict[int, tuple]:
+        """Replicates of submissions that have none under ``fp`` (stored before them, or
+        before a rescore), from their archived files; stored for every process. A file
+        that is gone or no longer scores is remembered and left untested."""
+        r = replicates_table.c
+        with self._slow:               # one thread per process does the work; others wait
+            with self.context.database.read() as s:
+                # another thread (or process) may have stored them meanwhile
+                out = {sid: (fp, uncertainty.unpack(pub), uncertainty.unpack(priv))
+                       for sid, pub, priv in s.connection().execute(
+                           select(r.submission_id, r.public, r.private).where(
+                               r.submission_id.in_(ids), r.key == fp))}
+                paths = dict(s.execute(select(SubmissionRow.id, SubmissionRow.path).where(
+                    SubmissionRow.id.in_([i for i in ids if i not in out]),
+                    SubmissionRow.status == "scored")).all())
+            rows = {}
+            try:
+                key = self.competitions.answer_key(comp.slug)
+            except NotFoundError:
+                return out
+            for sid in ids:
+                if sid in out:
+                    continue
+                row = None
+                if paths.get(sid) is not None:
+                    try:
+                        row = self.replicates_row(
+                            comp, key, score(self.context.home / paths[sid], key), fp)
+                    except (OSError, SubmissionError):
+                        row = None
+                if row is None:
+                    self._unrepairable[sid] = fp
+                else:
+                    rows[sid] = row
+            if rows:
+                with self.context.database.write() as s:
+                    for sid, row in rows.items():
+                        store_replicates(s, sid, row)
+            for sid, row in rows.items():
+                out[sid] = (fp, uncertainty.unpack(row["public"]),
+                            uncertainty.unpack(row["private"]))
+            return out
 
     def _standings(self, s, comp: Competition) -> list:
         """The competition's standings rows with each entrant's display name (one query)."""
@@ -212,6 +473,16 @@ class Boards:
                 top_entries=_top_dump(rules.top_public(
                     es, k, greater_is_better=gib, decimals=spec.scoring.public_decimals)),
                 top_size=k))
+
+
+def store_replicates(s, submission_id: int, row: dict) -> None:
+    """Store (or replace) a submission's replicates in the caller's transaction; safe when
+    another process stores the same ones at once (they are equal)."""
+    insert_ignore(s, replicates_table, {"submission_id": submission_id, **row},
+                  ["submission_id"])
+    s.execute(update(replicates_table).where(
+        replicates_table.c.submission_id == submission_id,
+        replicates_table.c.key != row["key"]).values(**row))
 
 
 def entry_of(row: SubmissionRow, name: str, selected: bool) -> rules.Entry:

@@ -5,7 +5,9 @@ An upload is scored outside any transaction; its quota, its row, its archived fi
 failure anywhere counts nothing and leaves no file. Limits are enforced inside that
 transaction, never in Python memory, so they hold across threads and processes.
 The Ladder's per-row public losses are cached here (:class:`Ladder`), beside the
-only code that uses them.
+only code that uses them. Each on-time upload is also scored on its boards' bootstrap
+resamples (:meth:`Boards.replicates_row`, outside the transaction) and those replicates
+are stored with it, for the boards' tie test (:mod:`harness.uncertainty`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..ladder import ladder_update
 from ..scoring import AnswerKey, Score, score
 from ..store import QuotaRow, SelectionRow, SubmissionRow, TeamRow, to_store_time
 from ..store.queries import competition_state, insert_ignore
-from .boards import Boards, entry_of
+from .boards import Boards, entry_of, replicates_table
 from .competitions import Competition, Competitions
 from .context import ServiceContext, clean_name, now_utc, record_audit, storable
 from .teams import Team, Teams
@@ -96,12 +98,15 @@ class Submissions:
                 QuotaRow.period.in_([day, "total"]))).all())
             self._check_refusals(s, comp, team_id, now)
         self._check_limits(comp, team_name, used.get(day, 0), used.get("total", 0), now)
+        answers = self.boards.fingerprint(comp)        # before the key: see replicates_row
         key = self.competitions.answer_key(slug)
         try:
             result = score(data, key)
         except SubmissionError as exc:
             self._record_error(comp, team_id, filename, message, now, day, str(exc))
             raise
+        # late files never rank, so no board needs their replicates
+        replicates = None if late else self.boards.replicates_row(comp, key, result, answers)
         with self._archiving() as (s, archived):
             state = competition_state(s, comp.id)
             if rules.submission_window(state, r.deadline, now, slug) != late:
@@ -110,7 +115,7 @@ class Submissions:
             used_today = self._take_quota(s, comp, team_id, team_name, day, now)
             row = self._insert_scored(s, archived, comp, key, result, data, team_id=team_id,
                                       baseline_name=None, filename=filename, message=message,
-                                      now=now, day=day, late=late)
+                                      now=now, day=day, late=late, replicates=replicates)
             out = self._as_dict(row, team_name, comp, private=state == rules.REVEALED)
         out["remaining_today"] = (max(r.daily_limit - used_today, 0) if r.daily_limit
                                   else None)
@@ -120,13 +125,16 @@ class Submissions:
         """Score a teacher's prediction file as a marked baseline row (no limits, not a team)."""
         comp = self.competitions.get(slug)
         name = clean_name(name, "baseline name")
+        answers = self.boards.fingerprint(comp)        # before the key: see replicates_row
         key = self.competitions.answer_key(slug)
         result = score(data, key)
+        replicates = self.boards.replicates_row(comp, key, result, answers)
         now = now_utc()
         with self._archiving() as (s, archived):
             row = self._insert_scored(s, archived, comp, key, result, data, team_id=None,
                                       baseline_name=name, filename=f"{name}.csv",
-                                      message=message, now=now, day=None, late=False)
+                                      message=message, now=now, day=None, late=False,
+                                      replicates=replicates)
             record_audit(s, "baseline add", slug, f"{name} (submission {row.id})")
             return self._as_dict(row, name, comp, private=True)
 
@@ -296,8 +304,10 @@ class Submissions:
 
     def _insert_scored(self, s, archived: list[Path], comp: Competition, key: AnswerKey,
                        result: Score, data: bytes, *, team_id, baseline_name, filename,
-                       message, now, day, late) -> SubmissionRow:
-        """Insert a scored submission, archive its file, and set its shown score."""
+                       message, now, day, late, replicates: dict | None = None
+                       ) -> SubmissionRow:
+        """Insert a scored submission (with its ``replicates`` row, if any), archive its
+        file, and set its shown score."""
         shown, moved = comp.rounded(result.public), False
         if comp.spec.rules.leaderboard == "ladder" and not late:
             shown, moved = self.ladder.step(s, comp, key, result, team_id, baseline_name)
@@ -324,6 +334,8 @@ class Submissions:
                                ) from None
         archived.append(self.context.home / rel)
         row.path = rel.as_posix()
+        if replicates is not None:
+            s.execute(replicates_table.insert().values(submission_id=row.id, **replicates))
         if not late:
             self.boards.update_standing(s, comp, row)
         if moved and not comp.spec.rules.ladder_step:

@@ -15,9 +15,10 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
                         UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# 1: the first release; 2: adds `audit`; 3: standings.top_entries as JSON. Each has its
-# Alembic migration in migrations/versions, which also sets this number in the database.
-SCHEMA_VERSION = 3
+# 1: the first release; 2: adds `audit`; 3: standings.top_entries as JSON; 4: adds
+# `replicates`. Each has its Alembic migration in migrations/versions, which also sets this
+# number in the database.
+SCHEMA_VERSION = 4
 
 
 class Base(DeclarativeBase):
@@ -166,6 +167,23 @@ class StandingRow(Base):
     last_submission: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     top_entries: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     top_size: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class ReplicateRow(Base):
+    """A scored submission's bootstrap replicates on each board (:mod:`harness.uncertainty`).
+
+    Computed at upload, outside the transaction, and stored with the submission; the tie
+    test of a board reads those of the board's entries only. ``public`` and ``private`` are
+    :func:`harness.uncertainty.pack` text (JSON-safe, so backups carry them); ``key`` is the
+    :func:`harness.uncertainty.fingerprint` of the answer key they were computed against: a
+    board that finds another one (after a rescore) computes them again from the archive.
+    """
+
+    __tablename__ = "replicates"
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(16), nullable=False)
+    public: Mapped[str] = mapped_column(Text, nullable=False)
+    private: Mapped[str] = mapped_column(Text, nullable=False)
 
 
 class AuditRow(Base):
