@@ -131,6 +131,16 @@ def compute_shakeup(public: dict, private: dict) -> Shakeup:
     return Shakeup(moves, baselines)
 
 
+def png_bytes(fig, path: str | Path | None = None) -> bytes:
+    """A matplotlib figure as PNG bytes, also written to ``path`` when given."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    data = buffer.getvalue()
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
 LABEL_ALL_UP_TO = 40     # more points than this and only the notable ones get a name
 TOP_LABELS = 5           # named at scale: this many of the private top, risers and fallers
 
@@ -268,9 +278,4 @@ def shakeup_plot(shakeup: Shakeup, *, metric: str = "score", greater_is_better: 
         ax.scatter([], [], color=colours[kind], label=label)
     # "best" searches every point for a free corner: seconds at course scale
     ax.legend(loc="best" if not crowded else "lower right", fontsize=8, framealpha=0.85)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    data = buffer.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return png_bytes(fig, path)

@@ -11,9 +11,10 @@ here decides who may see the chart: the caller serves it to its team, after the 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
+
+from .shakeup import png_bytes
 
 
 @dataclass(frozen=True)
@@ -207,9 +208,4 @@ def team_chart_plot(chart: TeamChart, *, metric: str = "score", decimals: int = 
     ax.grid(True, alpha=0.3)
     if points:
         ax.legend(loc="best", fontsize=8, framealpha=0.9, markerscale=0.7)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    data = buffer.getvalue()
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return png_bytes(fig, path)
