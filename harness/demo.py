@@ -350,7 +350,7 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
                        for r in boards["private"]["rows"] if not r.get("baseline")}
         head = headline(shake, strategies, gib, entry_files)
         graded = grade(boards["public"], boards["private"], spec.grading, gib,
-                       decimals=spec.scoring.public_decimals)
+                       decimals=spec.scoring.public_decimals, files=entry_files)
         key = AnswerKey.from_prepared(prepared)
         order = [strategies[s.team] for s in roster_students]
         with Progress(console=console, transient=True) as bar:

@@ -6,9 +6,11 @@ better), compared at the board's shown precision when ``decimals`` is given.
 Each passed threshold earns its ``points_public`` / ``points_private``
 (default 1 each). Baseline rows are not teams and get no grade.
 
-The copy check flags teams whose (public, private) score pair is identical to
-another team's: two independent models rarely agree to the last shown digit
-on both boards.
+The copy check flags teams whose board entries are the same file, when the
+caller knows the files (``files``: a digest per team, as `harness grades` reads
+them from the archive); without files it falls back to an identical (public,
+private) score pair, which two different files can share by chance on a small
+public part.
 
 How far apart the thresholds are, next to how uncertain a board score is
 (:func:`threshold_gaps`): for accuracy, in test rows (one row is ``1/n`` of
@@ -20,7 +22,7 @@ half-width grade the luck of the split as much as the model.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .spec import Threshold
@@ -66,7 +68,8 @@ def _team_rows(board: dict | None) -> dict[str, dict]:
 
 def grade(public_board: dict, private_board: dict | None, thresholds: tuple[Threshold, ...],
           greater_is_better: bool, decimals: int | None = None,
-          roster: Iterable[str] = ()) -> list[TeamGrade]:
+          roster: Iterable[str] = (),
+          files: Mapping[str, str | None] | None = None) -> list[TeamGrade]:
     """Grade every team on the two boards.
 
     Parameters
@@ -85,6 +88,10 @@ def grade(public_board: dict, private_board: dict | None, thresholds: tuple[Thre
     roster : iterable of str, optional
         Every team of the course: those on neither board are graded too (no
         score, no points), so the export has a row per student team.
+    files : mapping of team to file digest, optional
+        The digest of each team's board entry file. When given, the copy check
+        flags only teams whose entries are the same file (a team without a
+        digest is never flagged); else teams with the same score pair.
 
     Returns
     -------
@@ -108,18 +115,26 @@ def grade(public_board: dict, private_board: dict | None, thresholds: tuple[Thre
             team, p_score, q_score, p_row.get("rank"), q_row.get("rank"), passed_p, passed_q,
             float(sum(by_name[n].points_public for n in passed_p)),
             float(sum(by_name[n].points_private for n in passed_q))))
-    return _flag_copies(grades)
+    return _flag_copies(grades, files)
 
 
-def _flag_copies(grades: list[TeamGrade]) -> list[TeamGrade]:
-    """Mark teams sharing an identical (public, private) score pair."""
-    groups: dict[tuple, list[str]] = defaultdict(list)
+def _flag_copies(grades: list[TeamGrade],
+                 files: Mapping[str, str | None] | None = None) -> list[TeamGrade]:
+    """Mark teams whose entries are the same file (or, without files, the same scores)."""
+    def sameness(g: TeamGrade):
+        if files is not None:
+            return files.get(g.team)
+        if g.public_score is None or g.private_score is None:
+            return None
+        return (g.public_score, g.private_score)
+
+    groups: dict = defaultdict(list)
     for g in grades:
-        if g.public_score is not None and g.private_score is not None:
-            groups[(g.public_score, g.private_score)].append(g.team)
+        if sameness(g) is not None:
+            groups[sameness(g)].append(g.team)
     out = []
     for g in grades:
-        same = groups.get((g.public_score, g.private_score), [])
+        same = groups.get(sameness(g), []) if sameness(g) is not None else []
         others = tuple(t for t in same if t != g.team)
         out.append(TeamGrade(**{**g.__dict__, "same_scores_as": others}) if others else g)
     return out

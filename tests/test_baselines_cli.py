@@ -143,3 +143,32 @@ def test_submit_and_grades(prepared_home, tmp_path):
     assert rows["ada"]["copy_flag"] == "1" and rows["ada"]["same_scores_as"] == "bob"
     assert rows["cy"]["copy_flag"] == "0"
     assert "2 flagged" in r.output
+
+
+def test_grades_flag_the_same_file_not_the_same_scores(prepared_home, tmp_path):
+    """Two different files with equal scores on both boards are not copies; the same file
+    handed in by two teams is."""
+    import pandas as pd
+
+    from harness.home import load_prepared
+    from harness.service import Harness
+
+    h = Harness(prepared_home)
+    solution = pd.read_csv(load_prepared(prepared_home, "digits").solution_path)
+    wrong = solution.copy()
+    first_public = solution.index[solution["Usage"] == "Public"][0]
+    wrong.loc[first_public, "label"] = (solution.loc[first_public, "label"] + 1) % 10
+    other = wrong.copy()              # wrong on the same row, with another wrong label
+    other.loc[first_public, "label"] = (solution.loc[first_public, "label"] + 2) % 10
+    as_csv = lambda df: df[["id", "label"]].to_csv(index=False).encode()   # noqa: E731
+    assert as_csv(wrong) != as_csv(other)
+    for name, data in (("ada", as_csv(wrong)), ("bob", as_csv(other)),
+                       ("cy", as_csv(solution)), ("dee", as_csv(solution))):
+        h.submit("digits", h.add_team(name)[0], data)
+    out = tmp_path / "grades.csv"
+    r = _run(["grades", "digits", "-o", str(out), "--home", str(prepared_home)])
+    assert r.exit_code == 0, r.output
+    rows = {row["team"]: row for row in csv.DictReader(io.StringIO(out.read_text()))}
+    assert rows["ada"]["public_score"] == rows["bob"]["public_score"]
+    assert rows["ada"]["copy_flag"] == rows["bob"]["copy_flag"] == "0"
+    assert rows["cy"]["copy_flag"] == "1" and rows["cy"]["same_scores_as"] == "dee"

@@ -59,3 +59,14 @@ def test_roster_teams_without_entries_get_a_row():
     quiet = next(g for g in out if g.team == "quiet")
     assert quiet.public_score is None and quiet.points_public == 0 and not quiet.same_scores_as
     assert [g.team for g in out] == ["a", "quiet"]
+
+
+def test_with_files_only_the_same_file_is_a_copy():
+    """Two different files can tie on both scores on a small public part: with the files
+    known, only teams whose entries are the same file are flagged."""
+    files = {"ann": "sha-a", "cat": "sha-c", "ben": "sha-b", "dan": "sha-b"}
+    grades = {g.team: g for g in grade(PUBLIC, PRIVATE, THRESHOLDS, True, files=files)}
+    assert not grades["ann"].copy_flag and not grades["cat"].copy_flag   # same scores only
+    assert grades["ben"].same_scores_as == ("dan",) and grades["dan"].same_scores_as == ("ben",)
+    no_digest = {g.team: g for g in grade(PUBLIC, PRIVATE, THRESHOLDS, True, files={})}
+    assert not any(g.copy_flag for g in no_digest.values())

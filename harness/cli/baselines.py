@@ -171,8 +171,8 @@ def grades(slug, output, harness, fmt):
     For the teacher (reads the home; the private board is read before the
     reveal too). Thresholds and points come from competition.toml's [grading]
     (`harness baseline SLUG --preset all --record` fills it); a score at least
-    as good as a threshold passes it. copy_flag marks teams whose (public,
-    private) score pair equals another team's.
+    as good as a threshold passes it. copy_flag marks teams whose final board
+    entries are the same file (compared by their SHA-256 in the archive).
 
     \b
     Example:
@@ -185,7 +185,8 @@ def grades(slug, output, harness, fmt):
     private = harness.leaderboard(slug, "private", teacher=True)
     graded = grade(public, private, spec.grading, spec.metric.greater_is_better,
                    decimals=spec.scoring.public_decimals,
-                   roster=[t["name"] for t in harness.list_teams()])
+                   roster=[t["name"] for t in harness.list_teams()],
+                   files=harness.entry_files(slug, "private"))
     rows = grade_rows(graded, spec.grading)
     # the header of a class without grades yet; else the rows' own columns
     fields = None if rows else _empty_fields(spec.grading)

@@ -172,6 +172,13 @@ class Harness:
         """Every submission of every team and baseline, oldest first (teacher view)."""
         return self.uploads.all_submissions(slug)
 
+    def entry_files(self, slug: str, board: str = "private") -> dict[str, str | None]:
+        """Each team's board entry file as a SHA-256 digest (teacher view: the copy check)."""
+        rows = [r for r in self.leaderboard(slug, board, teacher=True)["rows"]
+                if not r.get("baseline")]
+        digests = self.uploads.file_digests(slug, [r.get("submission_id") for r in rows])
+        return {r["team"]: digests.get(r.get("submission_id")) for r in rows}
+
     def select(self, slug: str, team: Team, submission_ids: list[int]) -> list[dict]:
         """Replace the team's final selection; returns the selected submissions."""
         return self.uploads.select(slug, team, submission_ids)

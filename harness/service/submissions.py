@@ -13,12 +13,14 @@ are stored with it, for the boards' tie test (:mod:`harness.uncertainty`).
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from sqlalchemy import and_, delete, select, update
@@ -185,6 +187,24 @@ class Submissions:
             d.update(team_id=row.team_id, public_score_full=row.public_score,
                      private_score_full=row.private_score, error=row.error)
             out.append(d)
+        return out
+
+    def file_digests(self, slug: str, submission_ids: Iterable[int]) -> dict[int, str | None]:
+        """SHA-256 of each submission's archived file (None when it has none or it is gone):
+        the teacher's copy check compares files, not scores (teacher view)."""
+        comp = self.competitions.get(slug)
+        wanted = [int(i) for i in submission_ids if i is not None]
+        with self.context.database.read() as s:
+            paths = dict(s.execute(select(SubmissionRow.id, SubmissionRow.path).where(
+                SubmissionRow.competition_id == comp.id, SubmissionRow.id.in_(wanted))).all())
+        out: dict[int, str | None] = {}
+        for sid in wanted:
+            path = paths.get(sid)
+            try:
+                out[sid] = hashlib.sha256((self.context.home / path).read_bytes()).hexdigest() \
+                    if path else None
+            except OSError:
+                out[sid] = None
         return out
 
     def select(self, slug: str, team: Team, submission_ids: list[int]) -> list[dict]:
