@@ -299,6 +299,23 @@ def classroom_home(tmp_path_factory):
     return root / "home"
 
 
+@pytest.fixture
+def classroom_harness(classroom_home, tmp_path):
+    """A Harness on a fresh copy of the prepared classroom (its own SQLite database)."""
+    home = tmp_path / "home"
+    shutil.copytree(classroom_home, home)
+    harness = Harness(home)
+    yield harness
+    harness.close_connections()
+
+
+@pytest.fixture
+def classroom_client(classroom_harness):
+    """FastAPI's TestClient on the app over :func:`classroom_harness`."""
+    with TestClient(create_app(classroom_harness)) as c:
+        yield c
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def live_backend(request, _prepared_home, tmp_path_factory):
     """``(home, database_url)`` for a module's server, once per backend: a copy of the

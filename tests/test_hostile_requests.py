@@ -5,11 +5,8 @@ encodings, odd JSON, odd selection ids, bad credentials, path tricks in the slug
 released-file name, and the same against the web pages. Each case states the 4xx it must
 get; every answer must be clean (a one-line JSON ``detail``, an error page, or the HTTP
 server's short protocol error; never a 5xx, a stack trace or a server path), a raw
-request gets exactly one answer, and at the end nothing was counted or stored.
-
-Cases that the server fails today carry ``bug``: they are expected to fail (xfail, with
-the answer seen) until the server is fixed, and fail loudly once they pass, so that the
-marker is removed. The bad-file uploads are in tests/test_hostile_http.py.
+request gets exactly one answer, and at the end nothing was counted or stored. The
+bad-file uploads are in tests/test_hostile_http.py.
 """
 
 from __future__ import annotations
@@ -40,7 +37,6 @@ PACKAGE_DIR = str(Path(harness.__file__).resolve().parent)
 TEACHER_COMMANDS = tuple(f"harness {c}" for c in (
     "prepare", "serve", "close", "reopen", "reveal", "rescore", "backup", "restore",
     "doctor", "audit", "grades"))
-ALL = ("sqlite", "postgres")
 
 
 @dataclass(frozen=True)
@@ -55,23 +51,16 @@ class Answer:
 
 @dataclass(frozen=True)
 class Case:
-    """One hostile request: ``send(site)`` makes it; ``status`` is the answer it must get.
-
-    ``bug`` names a server bug the case shows on the ``bug_on`` backends (see the module
-    docstring).
-    """
+    """One hostile request: ``send(site)`` makes it; ``status`` is the answer it must get."""
 
     name: str
     send: Callable[["RequestSite"], Answer]
     status: frozenset[int]
-    bug: str = ""
-    bug_on: tuple[str, ...] = ALL
 
 
 class RequestSite(Site):
-    """The hostile-upload site, plus the backend's name and a bystander's submission."""
+    """The hostile-upload site, plus a bystander's submission."""
 
-    backend: str
     bystander_submission: int
     before: dict
     remaining: int
@@ -82,7 +71,6 @@ def site(live_backend, start_server, make_predictions):
     home, database_url = live_backend
     teacher = Harness(home, database_url)
     s = RequestSite(home, teacher, start_server(home, database_url))
-    s.backend = "postgres" if database_url else "sqlite"
     # something to keep unchanged: two teams' entries (one to select), and a baseline
     with s.client(s.bystander_token) as c:
         r = c.post(UPLOAD_URL, files={"file": ("b.csv", make_predictions(home, SLUG, 0.9, 0.8,
@@ -407,10 +395,6 @@ def test_hostile_request_gets_a_clean_4xx(site, case):
         problem = f"{answer.responses} answers on the connection of one request"
     else:
         problem = _unclean(site, answer)
-    if case.bug and site.backend in case.bug_on:
-        if problem:
-            pytest.xfail(f"known server bug: {case.bug} (got: {problem})")
-        pytest.fail(f"{case.name!r} passes now: remove its `bug` ({case.bug})")
     assert problem is None, f"{case.name}: {problem}"
 
 

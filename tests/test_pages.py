@@ -7,7 +7,6 @@ text, and secrecy: nothing private before the reveal, a team sees only its own h
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import datetime
 
 import pytest
@@ -15,27 +14,19 @@ from fastapi.testclient import TestClient
 
 from harness.errors import ForbiddenError
 from harness.scoring import AnswerKey, round_public, score
-from harness.server.app import create_app
-from harness.service import Harness
 
 SLUG = "digits"
 EVIL = "<script>alert(1)</script>"
 
 
 @pytest.fixture
-def h(classroom_home, tmp_path):
-    """A Harness on a fresh copy of the prepared classroom (its own SQLite database)."""
-    home = tmp_path / "home"
-    shutil.copytree(classroom_home, home)
-    harness = Harness(home)
-    yield harness
-    harness.close_connections()
+def h(classroom_harness):
+    return classroom_harness
 
 
 @pytest.fixture
-def client(h):
-    with TestClient(create_app(h)) as c:
-        yield c
+def client(classroom_client):
+    return classroom_client
 
 
 def csrf_of(html: str) -> str:

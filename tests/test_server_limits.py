@@ -26,11 +26,9 @@ from urllib.parse import urlsplit
 import h11
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from test_pages import SLUG, login, upload
 
 from harness.server import limits
-from harness.server.app import create_app
 from harness.service import Harness
 
 BIG = 40 * 2**20                 # the red team's 40 MiB body
@@ -39,18 +37,13 @@ BOARD = f"/api/competitions/{SLUG}/leaderboard"
 
 
 @pytest.fixture
-def h(classroom_home, tmp_path):
-    home = tmp_path / "home"
-    shutil.copytree(classroom_home, home)
-    harness = Harness(home)
-    yield harness
-    harness.close_connections()
+def h(classroom_harness):
+    return classroom_harness
 
 
 @pytest.fixture
-def client(h):
-    with TestClient(create_app(h)) as c:
-        yield c
+def client(classroom_client):
+    return classroom_client
 
 
 def _chunks(total: int, head: bytes = b'{"submission_ids": [', size: int = 2**16):

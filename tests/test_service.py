@@ -87,6 +87,16 @@ def predictions(h, wrong_public=0, wrong_private=0, slug="digits", skip_public=0
     return ("\n".join(lines) + "\n").encode()
 
 
+def relabel(h, usage: str, n: int, slug: str = "digits") -> None:
+    """Change the answer key: the first ``n`` rows of one part ("Public" or "Private") get
+    another label (a teacher's fix, before a rescore)."""
+    solution = h.prepared(slug).solution_path
+    table = pd.read_csv(solution)
+    rows = np.flatnonzero(table["Usage"].to_numpy() == usage)[:n]
+    table.loc[rows, "label"] = (table.loc[rows, "label"] + 1) % 10
+    table.to_csv(solution, index=False)
+
+
 def n_public(h):
     return len(h.answer_key("digits").public_index)
 
@@ -375,11 +385,7 @@ def test_ladder_parameter_free_matches_a_replay(make_harness):
 def test_rescore_keeps_history(h):
     team, _ = h.add_team("owls")
     sub = h.submit("digits", team, predictions(h, 0, 0), now=NOON)
-    solution = h.prepared("digits").solution_path
-    table = pd.read_csv(solution)
-    public_rows = np.flatnonzero(table["Usage"].to_numpy() == "Public")[:5]
-    table.loc[public_rows, "label"] = (table.loc[public_rows, "label"] + 1) % 10
-    table.to_csv(solution, index=False)
+    relabel(h, "Public", 5)
     assert h.rescore("digits") == {"rescored": 1, "changed": 1}
     now = h.all_submissions("digits")[0]
     assert now["public_score_full"] == pytest.approx(1 - 5 / n_public(h))
@@ -401,11 +407,7 @@ def test_private_board_after_the_reveal_follows_a_rescore_in_another_process(mak
     first = server.leaderboard("digits", "private")
     assert first == server.leaderboard("digits", "private")          # served from the cache
     assert first["rows"][0]["score"] == 1.0
-    solution = teacher.prepared("digits").solution_path
-    table = pd.read_csv(solution)
-    private_rows = np.flatnonzero(table["Usage"].to_numpy() == "Private")[:4]
-    table.loc[private_rows, "label"] = (table.loc[private_rows, "label"] + 1) % 10
-    table.to_csv(solution, index=False)
+    relabel(teacher, "Private", 4)
     teacher.rescore("digits")
     again = server.leaderboard("digits", "private")
     assert again["rows"][0]["score"] == pytest.approx(round(1 - 4 / n_private(server), 5))
@@ -850,11 +852,7 @@ def test_replicates_lost_or_stale_are_computed_again_from_the_archive(make_harne
     # a rescore with other public labels: the stored replicates are stale, redone
     comp = fresh.competitions.get("digits")
     before = fresh.boards.fingerprint(comp)
-    solution = fresh.prepared("digits").solution_path
-    table = pd.read_csv(solution)
-    public_rows = np.flatnonzero(table["Usage"].to_numpy() == "Public")[:25]
-    table.loc[public_rows, "label"] = (table.loc[public_rows, "label"] + 1) % 10
-    table.to_csv(solution, index=False)
+    relabel(fresh, "Public", 25)
     fresh.rescore("digits")
     after = fresh.leaderboard("digits")
     with fresh.context.database.read() as s:
