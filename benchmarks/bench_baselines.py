@@ -27,7 +27,8 @@ def main(argv=None):
     t = time.perf_counter()
     import torch  # noqa: F401  (what the first torch baseline of a process pays once)
     import torch.optim  # noqa: F401
-    from harness.baselines import PRESETS, train_baseline
+    from harness.baselines import train_baseline
+    from harness.baselines.presets import presets_for
     from harness.baselines.torch_models import TRAIN_THREADS
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])   # pulls in torch._dynamo
@@ -36,7 +37,7 @@ def main(argv=None):
     presets = {}
     with tempfile.TemporaryDirectory() as home:
         prepared = prepare(find_spec_path(args.slug), home)
-        for name, cfg in PRESETS[args.slug].items():
+        for name, cfg in presets_for(args.slug).items():
             load = os.getloadavg()[0]
             cpu = time.process_time()
             result = train_baseline(prepared, cfg, progress=False)

@@ -225,6 +225,7 @@ class Board:
             http = {"public": timings(lambda: get({"board": "public"}), self.args.board_repeats)}
             h = Harness(home, url)
             try:
+                h.close(BOARD)
                 h.reveal(BOARD)            # students see the private board only now
             finally:
                 h.close_connections()

@@ -173,7 +173,7 @@ def add_teams(home: Path, database_url: str, teams: int, prefix: str = "team") -
     roster.write_text("team,member\n" + "".join(f"{n},{n}-student\n" for n in names))
     h = Harness(home, database_url)
     try:
-        tokens = read_tokens(h.import_roster(roster))
+        tokens = read_tokens(h.import_roster_file(roster)[0])
     finally:
         h.close_connections()
     return [tokens[n] for n in names]

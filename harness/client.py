@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import httpx
@@ -55,23 +56,71 @@ def load_credentials() -> dict:
                            "`harness login --server URL --token TOKEN` again") from exc
 
 
-def save_credentials(server: str, token: str) -> Path:
-    """Store the login readable by its owner only (mode 0600); returns the file."""
+def save_credentials(server: str, token: str, role: str = "team") -> Path:
+    """Store the login readable by its owner only (mode 0600); returns the file.
+
+    ``role`` is ``team`` or ``teacher`` (a teacher token), so commands that both may run
+    (submissions, leaderboard) know which routes to ask without a request to find out."""
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump({"server": server, "token": token}, f)
+        json.dump({"server": server, "token": token, "role": role}, f)
     os.chmod(path, 0o600)   # an older file keeps its mode through O_CREAT; fix it
     return path
 
 
+SERVER_EXAMPLE = "http://10.0.0.5:8000"
+_HOST = re.compile(r"[\w.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")   # a name, an IPv4 or IPv6 address
+_HALF_SCHEME = re.compile(r"[A-Za-z][\w+.-]*:(?!//|\d)")          # http:/host, not host:8000
+
+
+def server_origin(url: str) -> tuple[str, str]:
+    """The server's base URL in ``url``, and the part of a page's address left out.
+
+    ``host:8000`` -> ``("http://host:8000", "")``. The address of one of the server's pages
+    pasted in its place keeps only its origin:
+    ``http://host:8000/competitions/digits`` -> ``("http://host:8000", "/competitions/digits")``.
+
+    Raises
+    ------
+    HarnessError
+        When ``url`` is not an http(s) address, saying what an address looks like.
+    """
+    given = url.strip()
+    parsed, problem = _parse_address(given)
+    if problem:
+        raise HarnessError(f"{given!r} is not a server address ({problem}); give the address "
+                           f"your teacher gave, e.g. {SERVER_EXAMPLE}")
+    origin = str(parsed.copy_with(raw_path=b"/", fragment=None, userinfo=b"")).rstrip("/")
+    page = parsed.raw_path.decode("ascii") + (f"#{parsed.fragment}" if parsed.fragment else "")
+    return origin, "" if page == "/" else page
+
+
+def _parse_address(given: str) -> tuple[httpx.URL | None, str | None]:
+    """``given`` as a URL (``http://`` added when it names no scheme), or what keeps it
+    from being a server's address."""
+    if any(c.isspace() for c in given):
+        return None, "it holds a space"
+    if _HALF_SCHEME.match(given):
+        return None, "the scheme needs two slashes, as in http://"
+    try:
+        parsed = httpx.URL(given if "://" in given else "http://" + given)
+    except httpx.InvalidURL as exc:
+        return None, str(exc)
+    if parsed.scheme not in ("http", "https"):
+        return None, f"{parsed.scheme}:// is neither http:// nor https://"
+    if not _HOST.fullmatch(parsed.host):
+        return None, "it names no host"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return None, f"port {parsed.port} is not between 1 and 65535"
+    return parsed, None
+
+
 def normalize_server(url: str) -> str:
-    """``host:8000`` -> ``http://host:8000``; no trailing slash."""
-    url = url.strip().rstrip("/")
-    if "://" not in url:
-        url = "http://" + url
-    return url
+    """The server's base URL in ``url`` (:func:`server_origin`): ``host:8000`` ->
+    ``http://host:8000``, no trailing slash, no page."""
+    return server_origin(url)[0]
 
 
 def _detail(response: httpx.Response) -> str:
@@ -125,19 +174,24 @@ class Client:
         return cls(server, token)
 
     def close(self) -> None:
+        """Close the connection (the client is not used afterwards)."""
+        self.disconnect()
+
+    def disconnect(self) -> None:
+        """Close the connection; what ``with Client(...)`` does at its end."""
         self._http.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.close()
+        self.disconnect()
 
     def _unreachable(self, exc: httpx.TransportError) -> HarnessError:
         reason = str(exc) or type(exc).__name__
         return HarnessError(f"cannot reach the harness server at {self.server} ({reason}); "
                             "check the address (--server, HARNESS_SERVER or `harness login`) "
-                            "and that `harness serve` is running there")
+                            "and ask your teacher whether the server is running")
 
     def _check(self, response: httpx.Response) -> httpx.Response:
         if response.status_code >= 400:
@@ -237,12 +291,15 @@ class Client:
 
     def leaderboard(self, slug: str, board: str = "public") -> dict:
         """The whole board (all pages): ``rows`` holds every row."""
+        return self._pages(f"/api/competitions/{slug}/leaderboard", board)
+
+    def _pages(self, path: str, board: str) -> dict:
+        """Every page of the board at ``path`` as one answer."""
         result = None
         while True:
             page = self._answer(self.request(
-                "GET", f"/api/competitions/{slug}/leaderboard",
-                params={"board": board, "offset": 0 if result is None
-                        else len(result["rows"])}), BOARD)
+                "GET", path, params={"board": board, "offset": 0 if result is None
+                                     else len(result["rows"])}), BOARD)
             if result is None:
                 result = page
             else:

@@ -294,7 +294,7 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
 
     tokens_csv = home / "roster.csv"
     roster(students, seed).to_csv(tokens_csv, index=False)
-    tokens = read_tokens(harness.import_roster(tokens_csv))
+    tokens = read_tokens(harness.import_roster_file(tokens_csv)[0])
     strategies = dict(zip(tokens, assign_strategies(list(tokens), seed)))
 
     baseline_results = {}
@@ -337,6 +337,7 @@ def run_demo(students: int = 30, minutes: float = 0.0, home: str | Path | None =
             console.print(f"  {s.team:22} {s.strategy:13} {s.note}"
                           + (f"  ({s.refused} refused by the daily limit)" if s.refused else ""))
         public_before = harness.leaderboard(slug, "public")
+        harness.close(slug)
         harness.reveal(slug)
         boards = {"public": harness.leaderboard(slug, "public"),
                   "private": harness.leaderboard(slug, "private")}

@@ -7,7 +7,21 @@ fix it. The command line prints these as one line; the server answers them as
 
 
 class HarnessError(Exception):
-    """Base class: a problem the user can fix, with a message that says how."""
+    """Base class: a problem the user can fix, with a message that says how.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and how to fix it, in words for whoever made the request: over
+        HTTP that may be a student, so no teacher command and no server path.
+    hint : str, optional
+        For the teacher on the server machine only: the path or command that fixes it.
+        The command line prints it after the message; the server never sends it.
+    """
+
+    def __init__(self, message: str = "", *, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 class SpecError(HarnessError):

@@ -142,6 +142,15 @@ class Prepared:
         return self.released("test")
 
     @property
+    def prepare_command(self) -> str:
+        """The command that prepares this competition again: by its slug for a built-in,
+        else by the folder it was prepared from (a teacher's own slug is no path)."""
+        source = self.manifest.get("source")
+        builtin = (competitions_root() / self.spec.slug / "competition.toml").is_file()
+        target = self.spec.slug if builtin or not source else source
+        return f"harness prepare {target} --force"
+
+    @property
     def feature_columns(self) -> list[str]:
         return list(self.manifest["feature_columns"])
 
@@ -167,7 +176,8 @@ def load_prepared(home: str | Path, slug: str) -> Prepared:
     if not (d / "manifest.json").is_file():
         there = list_prepared(home)
         raise PreparedError(f"competition {slug!r} is not prepared in {home}; run "
-                            f"`harness prepare {slug}` first"
+                            f"`harness prepare {slug}` first (a built-in) or `harness prepare "
+                            "FOLDER` (your own competition's folder)"
                             + (f" (prepared: {', '.join(there)})" if there else ""))
     options = json.loads((d / "manifest.json").read_text()).get("options") or None
     return Prepared(load_spec(d / "competition.toml", options), d)

@@ -270,7 +270,7 @@ def _check_competition(home: Path, slug: str, check) -> None:
     test = pd.read_csv(prepared.released_dir / "test.csv", usecols=[id_col])[id_col]
     check(f"{slug}: answer key matches test.csv ids", sol.tolist() == test.tolist(),
           f"{len(sol)} ids" if sol.tolist() == test.tolist() else
-          f"answer key {len(sol)} ids, test.csv {len(test)}; re-run `harness prepare {slug}`")
+          f"answer key {len(sol)} ids, test.csv {len(test)}; re-run `{prepared.prepare_command}`")
 
 
 def _check_private(home: Path, check, fix: bool) -> None:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Discriminator, Field, Tag
 
 from .metrics import TASKS
 from .rules import STATES
-from .spec import BOARDS
+from .spec import BOARDS, REVEAL_MODES
 
 # kept as the exact text the service wrote (a datetime would be re-formatted on the way out)
 _TIME = {"format": "date-time"}
@@ -46,6 +46,10 @@ class Rules(BaseModel):
     refusal_limit: int = Field(
         description="Refused files a team may send per 10 minutes before it must wait "
                     "(429); 0 = no limit.")
+    reveal: Literal[REVEAL_MODES] = Field(
+        default="manual",
+        description="When the private board appears: `manual` (when the teacher reveals it, "
+                    "after closing) or `at_deadline` (by itself at the deadline).")
 
 
 class CompetitionSummary(BaseModel):
@@ -156,6 +160,8 @@ class _Board(BaseModel):
         default=None, description="How many test rows this board scores (its intervals and "
                                   "tie test use these).")
     offset: int = Field(description="The first row of this page, counted from 0.")
+    public_decimals: int | None = Field(
+        default=None, description="The decimals the scores are shown with.")
     your_team: str | None = Field(
         default=None, description="The caller's team; only sent when a token was sent.")
 
@@ -229,3 +235,149 @@ class ValidationErrorDetail(BaseModel):
     """A 422 answer: the request's parameters or body do not fit the route."""
 
     detail: list[ValidationIssue] = Field(description="Each problem found.")
+
+
+# --------------------------------------------------------------- the teacher's API (/api/admin)
+
+
+class AdminSubmission(Submission):
+    """Any team's submission, for the teacher: private scores whatever the state."""
+
+    team_id: int | None = Field(default=None, description="The team's id; null for a baseline.")
+    public_score_full: float | None = Field(default=None,
+                                            description="The public score, full precision.")
+    private_score_full: float | None = Field(default=None,
+                                             description="The private score, full precision.")
+
+
+class UploadsPerDay(BaseModel):
+    """One day's uploads (UTC calendar day)."""
+
+    day: str = Field(description="YYYY-MM-DD (UTC).")
+    uploads: int = Field(description="Files sent.")
+    scored: int = Field(description="Files scored.")
+    refused: int = Field(description="Files refused (status error).")
+
+
+class ProbingTeam(BaseModel):
+    """A team whose uploads look like leaderboard probing."""
+
+    team: str = Field(description="The team.")
+    uploads: int = Field(description="Its scored uploads compared.")
+    close_pairs: int = Field(description="Consecutive pairs that differ in few rows.")
+    median_rows_changed: float = Field(
+        description="The median number of rows changed between consecutive uploads.")
+
+
+class AuditEntry(BaseModel):
+    """One teacher action."""
+
+    at: str = Field(json_schema_extra=_TIME, description="When (UTC).")
+    action: str = Field(description="What, e.g. close, reveal, team rename.")
+    competition: str | None = Field(description="The competition; null for a roster change.")
+    detail: str = Field(description="The particulars.")
+    actor: str = Field(description="Who: the home (the server machine) or a teacher token.")
+
+
+class Member(BaseModel):
+    """A member of a team."""
+
+    name: str = Field(description="The member's name.")
+    section: str | None = Field(description="Their section; null when the roster has none.")
+
+
+class TeamInfo(BaseModel):
+    """A team as the teacher sees it (never its token)."""
+
+    name: str = Field(description="The team's name.")
+    members: list[Member] = Field(description="Its members.")
+    removed: bool = Field(description="Removed: off the boards and grades, token refused.")
+
+
+class NewToken(BaseModel):
+    """A team's token, shown this once (the server keeps only a hash)."""
+
+    team: str = Field(description="The team.")
+    members: list[str] = Field(description="Its members.")
+    token: str = Field(description="The token to hand over.")
+
+
+class ImportAnswer(BaseModel):
+    """The answer to a roster import."""
+
+    teams_added: int = Field(description="New teams.")
+    teams_existing: int = Field(description="Teams that existed (they keep their token).")
+    members_added: int = Field(description="Members added to teams that existed.")
+    sections_changed: int = Field(description="Members whose section changed.")
+    tokens: list[NewToken] = Field(description="The new teams' tokens (shown this once).")
+
+
+class RosterUpload(BaseModel):
+    """The body of ``POST /api/admin/teams/import``: the roster CSV's text."""
+
+    roster: str = Field(max_length=60_000,
+                        description="The CSV text: header team,member[,section], one row "
+                                    "per student.")
+    filename: str = Field(default="roster.csv", max_length=200,
+                          description="The file's name, for the messages.")
+
+
+class NewTeam(BaseModel):
+    """The body of ``POST /api/admin/teams``."""
+
+    name: str = Field(description="The team's name (unique, case ignored).")
+    members: list[str] = Field(default=[], description="Its members.")
+    section: str | None = Field(default=None, description="The members' section.")
+
+
+class TeamRef(BaseModel):
+    """A body naming one team."""
+
+    team: str = Field(description="The team's name (case ignored).")
+
+
+class TeamRename(TeamRef):
+    """The body of ``POST /api/admin/teams/rename``."""
+
+    new_name: str = Field(description="Its new name.")
+
+
+class MemberChange(TeamRef):
+    """The body of ``POST /api/admin/teams/members/add`` and ``.../remove``."""
+
+    member: str = Field(description="The member's name.")
+    section: str | None = Field(default=None, description="Their section (add only).")
+
+
+class MemberMove(BaseModel):
+    """The body of ``POST /api/admin/teams/members/move``."""
+
+    member: str = Field(description="The member's name.")
+    to: str = Field(description="The team they join.")
+    source: str | None = Field(default=None, alias="from",
+                               description="The team they leave (only needed when the "
+                                           "name is in several teams).")
+
+
+class Rescored(BaseModel):
+    """The answer to a rescore."""
+
+    rescored: int = Field(description="Submissions scored again.")
+    changed: int = Field(description="Of those, how many scores changed.")
+    missing: list[int] = Field(default=[], description="Submissions whose archived file is "
+                                                       "gone (their scores stay).")
+
+
+class Grades(BaseModel):
+    """The grade table of a competition."""
+
+    competition: str = Field(description="The competition's slug.")
+    by: Literal["team", "member"] = Field(description="One row per team or per member.")
+    fields: list[str] = Field(description="The columns, in order (for a CSV).")
+    rows: list[dict] = Field(description="The rows.")
+    graded: bool = Field(description="[grading] has thresholds.")
+    thresholds: list[str] = Field(description="How far apart the thresholds are, next to "
+                                              "the noise of a board score.")
+    flagged: int = Field(description="Teams flagged by the copy check.")
+    without_members: list[str] = Field(
+        description="Teams left out of a per-member table: they have no members.")

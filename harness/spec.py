@@ -26,6 +26,8 @@ from .metrics import METRICS, TASKS, Metric, get_metric
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 BOARDS = ("kaggle", "ladder")
+# manual: the teacher runs `harness reveal` after closing; at_deadline: revealed by itself
+REVEAL_MODES = ("manual", "at_deadline")
 SPLIT_PARTS = ("train", "validation", "public", "private")
 PUBLIC_ORDERS = ("random", "time")
 
@@ -71,6 +73,7 @@ class RulesSpec:
     ladder_step: float            # 0 = parameter-free Ladder
     max_upload_mb: float
     refusal_limit: int = 20       # refused files per team per REFUSAL_WINDOW; 0 = no limit
+    reveal: str = "manual"        # manual (`harness reveal`) | at_deadline (by itself)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -354,7 +357,7 @@ def _parse_scoring(t: dict, data: DataSpec, folder, source) -> ScoringSpec:
 def _parse_rules(t: dict, scoring: ScoringSpec, source) -> RulesSpec:
     _check_keys(t, {"deadline", "daily_limit", "reset_timezone", "total_limit",
                     "final_selections", "leaderboard", "ladder_step", "max_upload_mb",
-                    "refusal_limit"},
+                    "refusal_limit", "reveal"},
                 "rules", source)
     deadline = _get(t, "deadline", "rules", (str, datetime), None, source)
     if isinstance(deadline, str):
@@ -395,8 +398,16 @@ def _parse_rules(t: dict, scoring: ScoringSpec, source) -> RulesSpec:
     mb = float(_get(t, "max_upload_mb", "rules", (int, float), 50, source))
     if not 0 < mb <= 2048:
         raise SpecError("rules.max_upload_mb", f"must be in (0, 2048], found {mb}", source)
+    reveal = _get(t, "reveal", "rules", str, "manual", source)
+    if reveal not in REVEAL_MODES:
+        raise SpecError("rules.reveal", f"{reveal!r} is not a way to reveal; expected "
+                        f"{' or '.join(map(repr, REVEAL_MODES))}", source)
+    if reveal == "at_deadline" and deadline is None:
+        raise SpecError("rules.reveal", "\"at_deadline\" needs a deadline; set "
+                        "[rules] deadline or use reveal = \"manual\"", source)
     return RulesSpec(deadline, ints["daily_limit"], tz, ints["total_limit"],
-                     ints["final_selections"], board, step, mb, ints["refusal_limit"])
+                     ints["final_selections"], board, step, mb, ints["refusal_limit"],
+                     reveal)
 
 
 def _parse_grading(t: dict, source) -> tuple[Threshold, ...]:

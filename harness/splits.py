@@ -21,12 +21,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import tomlkit
 
 from . import __version__
 from .datasets import load_table
-from .errors import DataError, PreparedError, SpecError
+from .errors import DataError, HarnessError, PreparedError, SpecError
 from .home import Prepared, competition_dir, load_prepared, private_dir, resolve_home
-from .spec import Competition, load_spec
+from .spec import Competition, load_spec, set_toml_key, toml_document
 
 TRAIN, VALIDATION, PUBLIC, PRIVATE = range(4)
 
@@ -274,8 +275,10 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
             path = tmp / sub / f"{name}.csv"
             write_csv(frame, path)
             files[f"{sub}/{name}.csv"] = _sha256(path)
-        (tmp / "competition.toml").write_text(Path(spec.folder, "competition.toml").read_text()
-                                              if spec.folder else spec.raw)
+        source_toml = Path(spec.folder, "competition.toml").read_text() if spec.folder \
+            else spec.raw
+        (tmp / "competition.toml").write_text(
+            _keep_recorded_grading(source_toml, target / "competition.toml"))
         if spec.folder:
             for py in spec.folder.glob("*.py"):   # a custom metric or source travels along
                 shutil.copy2(py, tmp / py.name)
@@ -297,6 +300,8 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
             "feature_columns": [c for c in release["test"].columns if c != spec.data.id_column],
             "classes": [_plain(c) for c in classes] if classes is not None else None,
             "files": files,
+            # where it came from, so advice can name the command that prepares it again
+            "source": str(Path(spec.folder).resolve()) if spec.folder else None,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if target.exists():
@@ -311,6 +316,28 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return load_prepared(home, spec.slug)
+
+
+def _keep_recorded_grading(source: str, home_copy: Path) -> str:
+    """``source`` with the ``[grading]`` thresholds the home's copy has and it lacks
+    (recorded there by ``harness baseline --record``), so preparing again keeps them; a
+    threshold the source names itself is the source's."""
+    try:
+        old = toml_document(home_copy.read_text(encoding="utf-8"))
+    except (OSError, HarnessError):
+        return source
+    recorded = old.get("grading") or {}
+    doc = toml_document(source)
+    grading = doc.get("grading")
+    missing = [name for name in recorded if grading is None or name not in grading]
+    if not missing:
+        return source
+    if grading is None:
+        doc["grading"] = grading = tomlkit.table()
+        grading.comment("recorded by `harness baseline --record`, kept by `harness prepare`")
+    for name in missing:
+        set_toml_key(grading, name, recorded[name])
+    return tomlkit.dumps(doc)
 
 
 def _plain(value):

@@ -254,6 +254,32 @@ def start_server():
         server.stop()
 
 
+# --- the command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """``cli(*args, code=0, env=None)``: run a harness command in process (CliRunner),
+    asserting its exit code, with no server, token or home from the environment and a
+    login file of the test's own."""
+    from click.testing import CliRunner
+
+    from harness.cli import main
+
+    for name in ("HARNESS_SERVER", "HARNESS_TOKEN", "HARNESS_HOME", "HARNESS_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.setenv("HARNESS_CONFIG", str(tmp_path / "credentials.json"))
+    runner = CliRunner()
+
+    def run(*args, code=0, env=None):
+        result = runner.invoke(main, [str(a) for a in args], env=env)
+        assert result.exit_code == code, (args, result.output, result.exception)
+        return result
+
+    return run
+
+
 # --- homes ------------------------------------------------------------------------------------
 
 

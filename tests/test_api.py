@@ -267,6 +267,7 @@ def test_private_board_is_403_before_the_reveal_and_right_after(api, make_predic
         assert c.get("/api/competitions/breast-cancer/leaderboard",
                      params={"board": "private"}).status_code == 401
 
+    api.h.close("breast-cancer")
     api.h.reveal("breast-cancer")
     with api.client(tokens["rev-a"]) as c:
         private = c.get("/api/competitions/breast-cancer/leaderboard", params={"board": "private"})

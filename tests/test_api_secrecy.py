@@ -209,6 +209,7 @@ def test_detector_finds_private_scores_after_the_reveal(world):
     slug = "breast-cancer"
     before = world.request("GET", f"/api/competitions/{slug}/submissions", world.tokens["alpha"])
     assert before[0] == 200 and not leaks(world, slug, before[1])
+    world.h.close(slug)
     world.h.reveal(slug)
     status, data = world.request("GET", f"/api/competitions/{slug}/submissions",
                                  world.tokens["alpha"])

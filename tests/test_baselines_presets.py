@@ -2,7 +2,8 @@
 
 import pytest
 
-from harness.baselines import PRESETS, BaselineError, preset_config, train_baseline
+from harness.baselines import (GENERIC_PRESETS, PRESETS, BaselineError, preset_config,
+                               presets_for, train_baseline)
 from harness.home import load_prepared
 
 
@@ -20,11 +21,13 @@ def test_presets_are_ordered_on_validation(prepared_home, slug):
 def test_every_builtin_has_presets():
     for slug in ("digits", "breast-cancer", "fertility", "synthetic"):
         assert list(PRESETS[slug]) == ["simple", "medium", "strong", "boss"]
-    assert list(PRESETS["noise-binary"]) == ["simple"]
+        assert presets_for(slug) == PRESETS[slug]
+    # noise-binary tunes one; the generic presets fill the others, and drift's
+    assert presets_for("noise-binary")["simple"] is PRESETS["noise-binary"]["simple"]
+    assert presets_for("noise-binary")["boss"] is GENERIC_PRESETS["boss"]
+    assert presets_for("drift") == GENERIC_PRESETS
 
 
 def test_unknown_presets_are_refused():
-    with pytest.raises(BaselineError, match="presets exist for"):
-        preset_config("nope", "simple")
-    with pytest.raises(BaselineError, match="choose one of simple"):
-        preset_config("noise-binary", "boss")
+    with pytest.raises(BaselineError, match="choose one of simple, medium, strong, boss"):
+        preset_config("noise-binary", "expert")

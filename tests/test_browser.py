@@ -16,9 +16,11 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.scoring import AnswerKey, round_public, score
 from harness.service import Harness
 
@@ -101,11 +103,12 @@ def test_a_class_from_first_upload_to_the_shakeup(server, browser, classroom, ma
     watch(wall, problems)
     wall.goto(server.url + "/")
     expect(wall.get_by_test_id("competition-card")).to_contain_text("Handwritten digits")
-    ticking = re.compile(r"\d+d \d\d:\d\d:\d\d left")
-    expect(wall.locator(".countdown").first).to_contain_text(ticking)
+    # a deadline years away reads as its date, not as thousands of days
+    expect(wall.locator(".countdown").first).to_have_text("until 2099-06-30 UTC")
     shot(wall, "01-index")
     wall.goto(server.url + f"/competitions/{SLUG}")
     expect(wall.get_by_test_id("rules")).to_contain_text("2099-06-30 18:00 (Asia/Taipei)")
+    expect(wall.get_by_test_id("last-header").first).to_have_text("Last (Asia/Taipei)")
     shot(wall, "02-competition")
     wall.goto(server.url + f"/competitions/{SLUG}?projector=1&refresh=2")
     board = wall.get_by_test_id("public-board")
@@ -173,8 +176,9 @@ def test_a_class_from_first_upload_to_the_shakeup(server, browser, classroom, ma
 
     # the teacher reveals with the CLI; the projector shows the shake-up by itself
     harness_cli = str(Path(sys.executable).with_name("harness"))
-    subprocess.run([harness_cli, "reveal", SLUG, "--home", str(home)], check=True,
-                   capture_output=True)
+    for step in (["close", SLUG], ["reveal", SLUG, "--yes"]):
+        subprocess.run([harness_cli, *step, "--home", str(home)], check=True,
+                       capture_output=True)
     expect(wall.get_by_test_id("shakeup")).to_be_visible()
     private = wall.get_by_test_id("private-board")
     # the selected honest file wins the private board; the public leader falls
@@ -194,3 +198,148 @@ def test_a_class_from_first_upload_to_the_shakeup(server, browser, classroom, ma
     shot(student, "11-history-revealed")
 
     assert problems == []
+
+
+@pytest.fixture(scope="module")
+def teacher_class(classroom_home, tmp_path_factory, make_predictions, start_server):
+    """Its own copy of the classroom (the class test above reveals its own): two teams,
+    three uploads (one refused), a teacher token; served."""
+    home = tmp_path_factory.mktemp("teacher") / "home"
+    shutil.copytree(classroom_home, home)
+    h = Harness(home)
+    owls, _ = h.add_team("owls")
+    rivals, _ = h.add_team("rivals")
+    h.submit(SLUG, owls, make_predictions(home, SLUG, 0.9, 0.8, seed=51), "owls-cnn")
+    h.submit(SLUG, rivals, make_predictions(home, SLUG, 0.85, 0.9, seed=52), "rivals-forest")
+    with pytest.raises(HarnessError):        # recorded as a refused upload
+        h.submit(SLUG, rivals, b"id,label\n1,2,3\n", "rivals-broken")
+    _, token = h.issue_teacher_token("browser test")
+    h.close_connections()
+    return {"server": start_server(home), "token": token}
+
+
+def test_the_teacher_page_from_login_to_the_reveal(teacher_class, browser):
+    url, token = teacher_class["server"].url, teacher_class["token"]
+    expect = sync_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+    problems: list[str] = []
+    page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    # the close and reveal buttons ask first: answered as `answer` says, and noted
+    asked: list[str] = []
+    answer = {"accept": True}
+    page.on("dialog", lambda d: (asked.append(d.message),
+                                 d.accept() if answer["accept"] else d.dismiss()))
+
+    # the competition page, as the public sees it: the Kaggle-like overview
+    page.goto(url + f"/competitions/{SLUG}")
+    for part in ("overview", "data", "evaluation", "rules"):
+        expect(page.get_by_test_id(part)).to_be_visible()
+    expect(page.get_by_test_id("evaluation")).to_contain_text(
+        "The public board is computed on 40% of the test rows")
+    expect(page.get_by_test_id("rules")).to_contain_text("2099-06-30 10:00 UTC")
+    expect(page.get_by_test_id("final-note")).to_contain_text(
+        "appears when the teacher reveals it, after closing")
+    expect(page.get_by_test_id("download-help")).to_contain_text(f"harness download -c {SLUG}")
+    csv = page.request.get(url + page.get_by_test_id("board-csv").get_attribute("href"))
+    assert csv.ok and csv.text().splitlines()[0].startswith("rank,team,baseline,score")
+    page.get_by_role("link", name="Evaluation").click()
+    assert page.url.endswith("#evaluation")
+    shot(page, "14-overview")
+
+    # the teacher logs in with the teacher token
+    page.goto(url + "/admin")
+    page.fill("#token", token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_test_id("whoami")).to_have_text("teacher token #1 (browser test)")
+    rows = page.get_by_test_id("submission-row")
+    expect(rows).to_have_count(3)
+    # filters: one team, then its refused upload only
+    page.select_option("#f-team", "rivals")
+    page.get_by_test_id("apply-filters").click()
+    expect(rows).to_have_count(2)
+    page.select_option("#f-status", "error")
+    page.get_by_test_id("apply-filters").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("rivals-broken")
+    assert "team=rivals" in page.url and "status=error" in page.url
+    expect(page.get_by_test_id("uploads-per-day")).to_contain_text("3")
+    shot(page, "15-admin-filtered")
+
+    # close: a dismissed confirm changes nothing; an accepted one closes
+    state = page.get_by_test_id("admin-state")
+    expect(state).to_have_text("open")
+    answer["accept"] = False
+    page.get_by_test_id("close").click()
+    expect(state).to_have_text("open")
+    assert asked and "Uploads are refused" in asked[-1]
+    answer["accept"] = True
+    page.get_by_test_id("close").click()
+    expect(page.get_by_test_id("action-done")).to_contain_text("Closed")
+    expect(state).to_have_text("closed")
+    # reveal: the box must be ticked, then the confirm accepted
+    page.get_by_test_id("reveal-confirm").check()
+    page.get_by_test_id("reveal").click()
+    expect(page.get_by_test_id("action-done")).to_contain_text("Revealed")
+    expect(state).to_have_text("final results")
+    assert "cannot be undone" in asked[-1] and len(asked) == 3
+    expect(page.get_by_test_id("reveal")).to_have_count(0)
+    newest = page.get_by_test_id("audit").locator("tbody tr")
+    for row, action in ((0, "reveal"), (1, "close")):      # newest first, with who acted
+        expect(newest.nth(row).locator("td").nth(1)).to_have_text(action)
+        expect(newest.nth(row).locator("td").nth(3)).to_have_text(
+            "teacher token #1 (browser test)")
+    shot(page, "16-admin-revealed")
+
+    # the class sees it: the shake-up, and the final note says so
+    page.goto(url + f"/competitions/{SLUG}")
+    expect(page.get_by_test_id("shakeup")).to_be_visible()
+    expect(page.get_by_test_id("final-note")).to_contain_text("the final ranking is out")
+    assert problems == []
+
+
+# ReDoc's "API docs by Redocly" footer always asks its CDN for this logo and hides it when
+# that fails; nothing else on either docs page may leave the server
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+
+
+def test_the_api_docs_render_with_every_other_host_blocked(server, browser):
+    # a classroom without internet: any request that leaves this server is refused and noted
+    own = urlsplit(server.url).netloc
+    left: list[str] = []
+    problems: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+
+    def only_this_server(route):
+        if urlsplit(route.request.url).netloc == own:
+            route.continue_()
+        else:
+            left.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    watch(page, problems)
+    expect = sync_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+
+    page.goto(server.url + "/docs")
+    # Swagger UI ran (its script and stylesheet came from here) and read /openapi.json
+    expect(page.locator(".information-container .title")).to_contain_text("harness")
+    operation = page.locator('.opblock-summary-path[data-path="/api/competitions"]')
+    expect(operation.first).to_be_visible()
+    expect(page.locator(".opblock-summary")).not_to_have_count(0)
+    assert page.evaluate("getComputedStyle(document.querySelector('.opblock')).borderRadius") \
+        != "0px"                                    # swagger-ui.css applied
+    shot(page, "12-docs-offline")
+    assert left == [] and problems == []
+
+    page.goto(server.url + "/redoc")
+    expect(page.locator("h1", has_text="harness")).to_be_visible()
+    expect(page.get_by_text("/api/competitions").first).to_be_attached()
+    shot(page, "13-redoc-offline")
+
+    context.close()
+    assert set(left) <= {REDOC_LOGO}, left
+    assert [p for p in problems if REDOC_LOGO not in p] == []

@@ -64,12 +64,15 @@ def test_every_command_has_help_with_an_example():
 
 COMMANDS = ["audit", "backup", "baseline", "close", "competitions", "demo", "doctor", "download",
             "grades", "lab", "leaderboard", "login", "prepare", "reopen", "rescore", "restore",
-            "reveal", "score", "select", "serve", "submissions", "submit", "team"]
+            "reveal", "score", "select", "serve", "submissions", "submit", "teacher", "team"]
 LAB_COMMANDS = ["attack", "batch", "diagnose", "hessian", "holdout-reuse", "optimizers",
                 "overfit"]
 # every command that reads or writes the store (the database of a home)
 STORE_COMMANDS = [["serve"], ["team", "add"], ["team", "import"], ["team", "list"],
-                  ["team", "baseline"], ["close"], ["reopen"], ["reveal"], ["rescore"],
+                  ["team", "baseline"], ["team", "rename"], ["team", "remove"],
+                  ["team", "restore"], ["team", "token"], ["team", "member", "add"],
+                  ["team", "member", "remove"], ["team", "member", "move"],
+                  ["teacher", "token"], ["teacher", "revoke"], ["teacher", "list"], ["close"], ["reopen"], ["reveal"], ["rescore"],
                   ["grades"], ["baseline"], ["submissions"], ["leaderboard"], ["backup"],
                   ["restore"], ["doctor"], ["audit"]]
 CLI_MODULES = sorted(Path(harness.cli.__file__).parent.glob("*.py"))
@@ -80,7 +83,12 @@ def test_help_lists_the_documented_commands():
     listed = [line.split()[0] for line in out.split("Commands:\n", 1)[1].splitlines()
               if line.strip()]
     assert listed == COMMANDS
-    assert sorted(main.commands["team"].commands) == ["add", "baseline", "import", "list"]
+    assert sorted(main.commands["team"].commands) == ["add", "baseline", "import", "list",
+                                                      "member", "remove", "rename", "restore",
+                                                      "token"]
+    assert sorted(main.commands["team"].commands["member"].commands) == ["add", "move",
+                                                                         "remove"]
+    assert sorted(main.commands["teacher"].commands) == ["list", "revoke", "token"]
     assert sorted(main.commands["lab"].commands) == LAB_COMMANDS
 
 

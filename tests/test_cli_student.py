@@ -9,6 +9,7 @@ any other address still goes over the network (an unreachable server stays unrea
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import stat
@@ -75,7 +76,8 @@ def test_login_stores_the_token_for_the_owner_only(classroom, cli):
     assert "logged in" in ok.stdout and "digits" in ok.stdout
     assert stat.S_IMODE(cli.config.stat().st_mode) == 0o600
     assert json.loads(cli.config.read_text()) == {"server": classroom["url"],
-                                                  "token": classroom["tokens"]["owls"]}
+                                                  "token": classroom["tokens"]["owls"],
+                                                  "role": "team"}
 
 
 def test_a_student_session(classroom, cli, tmp_path, make_predictions):
@@ -135,6 +137,7 @@ def test_an_unreachable_server_is_one_line_naming_the_url(cli):
     result = cli("competitions", "--server", dead, code=2, env={"HARNESS_TOKEN": "x"})
     line = one_error_line(result)
     assert dead in line and "cannot reach" in line
+    assert "`harness serve`" not in line        # a student is never told a teacher command
     result = cli("login", "--server", dead, "--token", "x", code=2)
     assert dead in one_error_line(result)
 
@@ -244,3 +247,217 @@ def test_the_leaderboard_shows_intervals_and_the_teams_tied_with_the_leader(
     for line, r in zip(rows[1:], board["rows"]):
         cells = dict(zip(header, line.split(",")))
         assert [float(cells["interval_low"]), float(cells["interval_high"])] == r["interval"]
+
+
+# --- Kaggle habits, messages a student can act on, tables that read well (issue 14) -----------
+
+
+def test_the_competition_is_a_slug_or_dash_c_for_every_command(classroom, cli, tmp_path,
+                                                               make_predictions):
+    cli("login", "--server", classroom["url"], "--token", classroom["tokens"]["owls"])
+    csv_path = tmp_path / "predictions.csv"
+    csv_path.write_bytes(make_predictions(classroom["home"], "fertility", 0.5, 0.5))
+    first = json.loads(cli("submit", "-c", "fertility", "-f", csv_path, "--format",
+                           "json").stdout)
+    second = json.loads(cli("submit", "fertility", "-f", csv_path, "--format", "json").stdout)
+    assert [first["team"], second["team"]] == ["owls", "owls"]
+    for command in (["submissions"], ["leaderboard"], ["leaderboard", "--private", "--show"]):
+        code = 2 if "--private" in command else 0      # not revealed: the same refusal
+        as_slug = cli(*command, "fertility", "--format", "json", code=code)
+        as_option = cli(*command, "--competition", "fertility", "--format", "json", code=code)
+        assert as_slug.stdout == as_option.stdout and as_slug.stderr == as_option.stderr
+    cli("download", "-c", "fertility", "-p", tmp_path / "data")
+    assert (tmp_path / "data" / "sample_submission.csv").is_file()
+
+    # select: the ids follow the slug, or follow -c
+    for args in (["fertility", first["id"], second["id"]],
+                 ["-c", "fertility", first["id"], second["id"]],
+                 [first["id"], "-c", "fertility", second["id"]]):
+        chosen = json.loads(cli("select", *args, "--format", "json").stdout)
+        assert sorted(s["id"] for s in chosen) == sorted([first["id"], second["id"]])
+
+    twice = cli("submissions", "fertility", "-c", "digits", code=2)
+    assert "given twice" in twice.stderr and "Traceback" not in twice.output
+    assert "given twice" in cli("select", "digits", "-c", "fertility", "12", code=2).stderr
+    for command in ("download", "submissions", "leaderboard", "select"):
+        none = cli(command, code=2)
+        assert "which competition" in none.stderr and f"harness {command} -c digits" in \
+            " ".join(none.stderr.split())
+    no_ids = cli("select", "-c", "fertility", code=2)
+    assert "which submissions" in no_ids.stderr
+
+
+def test_competitions_list_is_the_listing(classroom, cli):
+    cli("login", "--server", classroom["url"], "--token", classroom["tokens"]["owls"])
+    assert cli("competitions", "list", "--format", "json").stdout == \
+        cli("competitions", "--format", "json").stdout
+    assert "fertility" in cli("competitions", "list").stdout
+    assert "'list'" in cli("competitions", "lsit", code=2).stderr
+
+
+def test_the_leaderboard_downloads_as_csv(classroom, cli, tmp_path, monkeypatch,
+                                          make_predictions, due_soon):
+    harness, home = classroom["harness"], classroom["home"]
+    harness.submit("breast-cancer", harness.authenticate(classroom["tokens"]["rockets"]),
+                   make_predictions(home, "breast-cancer", 0.9, 0.9))
+    cli("login", "--server", classroom["url"], "--token", classroom["tokens"]["owls"])
+    shown = cli("leaderboard", "breast-cancer", "--show", "--download", "-p", tmp_path / "b")
+    saved = tmp_path / "b" / "breast-cancer-public-leaderboard.csv"
+    assert str(saved) in shown.stderr and "rockets" in shown.stdout
+    assert saved.read_text() == cli("leaderboard", "breast-cancer", "--format", "csv").stdout
+    # default folder: the current one; a board without rows still has its header
+    monkeypatch.chdir(tmp_path)
+    cli("leaderboard", "-c", due_soon, "--download")
+    header = (tmp_path / f"{due_soon}-public-leaderboard.csv").read_text().splitlines()
+    assert header == ["rank,team,score,entries,last_submission,baseline,submission_id,"
+                      "tied,interval_low,interval_high"]
+    assert "--download" in cli("leaderboard", "digits", "-p", tmp_path, code=2).stderr
+
+
+def test_a_bad_token_at_login_says_to_copy_it_again(classroom, cli):
+    for token in ("wrong", classroom["tokens"]["owls"][:-3], '""'):
+        line = one_error_line(cli("login", "--server", classroom["url"], "--token", token,
+                                  code=2))
+        assert "token is not valid" in line and "copy it again" in line
+        assert "harness serve" not in line and "Bearer" not in line
+    assert not cli.config.exists()
+
+
+@pytest.mark.parametrize("page", ["/competitions/digits", "/api", "/docs/", "/?x=1#top"])
+def test_a_page_address_as_server_uses_the_servers_own(classroom, cli, page):
+    result = cli("login", "--server", classroom["url"] + page,
+                 "--token", classroom["tokens"]["foxes"])
+    assert f"using the server's address {classroom['url']}" in result.stderr
+    assert json.loads(cli.config.read_text())["server"] == classroom["url"]
+    board = cli("leaderboard", "digits", "--server", classroom["url"] + page,
+                "--format", "json")
+    assert json.loads(board.stdout)["your_team"] == "foxes"
+
+
+@pytest.mark.parametrize("address", ["my token", "http:/testserver", "ftp://testserver",
+                                     "http://testserver:99999", "http://"])
+def test_a_server_that_is_no_address_is_refused_with_an_example(cli, address):
+    for args in (["login", "--server", address, "--token", "x"],
+                 ["competitions", "--server", address]):
+        result = cli(*args, code=2)
+        assert "is not a server address" in result.stderr
+        assert "e.g. http://10.0.0.5:8000" in " ".join(result.stderr.split())
+        assert "Traceback" not in result.output
+    result = cli("competitions", code=2, env={"HARNESS_SERVER": address, "HARNESS_TOKEN": "x"})
+    assert "is not a server address" in result.stderr
+
+
+@pytest.mark.parametrize("address, origin, page", [
+    ("10.0.0.5:8000", "http://10.0.0.5:8000", ""),
+    (" https://harness.example.edu/ \n", "https://harness.example.edu", ""),
+    ("http://h:8000/competitions/digits/submit", "http://h:8000", "/competitions/digits/submit"),
+    ("http://[::1]:8000/docs", "http://[::1]:8000", "/docs"),
+    ("http://ana:pw@h:8000/api?x=1", "http://h:8000", "/api?x=1"),
+])
+def test_server_origin(address, origin, page):
+    from harness.client import server_origin
+
+    assert server_origin(address) == (origin, page)
+
+
+def test_countdowns_read_in_minutes_hours_days_or_as_the_date():
+    from datetime import datetime, timedelta, timezone
+
+    from harness.cli.output import countdown, deadline_cell
+
+    now = datetime(2026, 11, 3, 12, 0, tzinfo=timezone.utc)
+
+    def at(**delta):
+        return (now + timedelta(**delta)).isoformat()
+
+    assert countdown(at(minutes=42, seconds=30), now) == "in 42 min"
+    assert countdown(at(seconds=20), now) == "in 1 min"
+    assert countdown(at(hours=5, minutes=12), now) == "in 5 h 12 min"
+    assert countdown(at(hours=47, minutes=59), now) == "in 47 h 59 min"
+    assert countdown(at(days=23, hours=3), now) == "in 23 days"
+    assert countdown(at(days=61), now) is None                     # the date says it
+    assert countdown(at(minutes=-1), now) is None
+    assert deadline_cell(at(days=23), now) == "2026-11-26 12:00\nin 23 days"
+    assert deadline_cell("2027-01-05T23:59:00+08:00", now) == "2027-01-05 15:59"  # in UTC
+    assert deadline_cell(at(days=2), now, running=False) == "2026-11-05 12:00"
+    assert deadline_cell(None, now) == "none"
+
+
+@pytest.fixture(scope="module")
+def due_soon(classroom):
+    """A competition in the classroom whose deadline is 5 h 30 min away (no submissions)."""
+    from datetime import datetime, timedelta, timezone
+
+    from harness.home import find_spec_path
+    from harness.spec import set_rules
+    from harness.splits import prepare
+
+    deadline = datetime.now(timezone.utc) + timedelta(hours=5, minutes=30)
+    text = (find_spec_path("digits") / "competition.toml").read_text()
+    text = set_rules(text.replace('slug = "digits"', 'slug = "digits-soon"'),
+                     deadline=deadline.isoformat(timespec="seconds"))
+    spec = classroom["home"].parent / "soon" / "competition.toml"
+    spec.parent.mkdir()
+    spec.write_text(text)
+    prepare(spec.parent, classroom["home"])
+    return "digits-soon"
+
+
+def test_times_are_labelled_utc_and_near_deadlines_count_down(classroom, cli, due_soon):
+    cli("login", "--server", classroom["url"], "--token", classroom["tokens"]["owls"])
+    table = cli("competitions").stdout
+    header = next(line for line in table.splitlines() if "slug" in line)
+    assert "deadline (UTC)" in header
+    row = table.splitlines().index(next(line for line in table.splitlines()
+                                        if due_soon in line))
+    assert re.search(r"in 5 h \d+ min", table.splitlines()[row + 1]), table
+    assert "last (UTC)" in cli("leaderboard", "digits").stdout
+    assert "submitted (UTC)" in cli("submissions", "digits").stdout
+
+
+def test_scores_keep_their_shown_decimals(classroom, cli, tmp_path, make_predictions):
+    """digits shows 5 decimals: a public score of exactly 1 reads 1.00000 everywhere."""
+    harness, home = classroom["harness"], classroom["home"]
+    assert harness.get_competition("digits")["public_decimals"] == 5
+    cli("login", "--server", classroom["url"], "--token", classroom["tokens"]["foxes"])
+    csv_path = tmp_path / "right.csv"
+    csv_path.write_bytes(make_predictions(home, "digits", 1.0, 0.5))
+    sent = cli("submit", "digits", "-f", csv_path, "-m", "all right")
+    assert "public score 1.00000;" in sent.stdout
+    assert json.loads(cli("submissions", "digits", "--format", "json").stdout)[0][
+        "public_score"] == 1                                      # JSON: the API's number
+    line = next(row for row in cli("submissions", "digits").stdout.splitlines()
+                if "all right" in row)
+    assert " 1.00000 " in line
+    board = cli("leaderboard", "digits").stdout
+    assert re.search(r"foxes\s+1\.00000\s", board), board
+    # the board needs no token; without one the column's own scores set the decimals
+    anonymous = cli("leaderboard", "digits", "--server", classroom["url"],
+                    env={"HARNESS_CONFIG": str(tmp_path / "nobody.json")}).stdout
+    scores = json.loads(cli("leaderboard", "digits", "--format", "json").stdout)["rows"]
+    places = max(len(repr(r["score"]).partition(".")[2]) for r in scores)
+    assert re.search(rf"foxes\s+1\.{'0' * places}\s", anonymous), anonymous
+
+
+def test_listings_fit_80_columns(classroom, cli, make_predictions, due_soon):
+    """At 80 columns no line is longer, and no time or score is cut short (a table too
+    wide for the terminal would be cropped at its right edge)."""
+    harness, home = classroom["harness"], classroom["home"]
+    long = harness.add_team("the-very-long-team-name-of-four")[1]
+    harness.submit("digits", harness.authenticate(long),
+                   make_predictions(home, "digits", 0.93, 0.9), message="a long message " * 6)
+    cli("login", "--server", classroom["url"], "--token", long)
+    numbers = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d|\d+\.\d+")
+    for args in (["competitions"], ["leaderboard", "digits"], ["submissions", "digits"],
+                 ["leaderboard", "digits", "--private", "--home", home],
+                 ["submissions", "digits", "--home", home]):
+        narrow = cli(*args, env={"COLUMNS": "80"}).stdout
+        assert max(len(line) for line in narrow.splitlines()) <= 80, narrow
+        wide = cli(*args).stdout                               # 160 columns
+        assert sorted(numbers.findall(narrow)) == sorted(numbers.findall(wide)), narrow
+        assert numbers.findall(narrow)
+    board = cli("leaderboard", "digits", env={"COLUMNS": "80"}).stdout
+    assert "the leader included" in " ".join(board.split())
+    for args in (["--version"], ["--help"], *([c, "--help"] for c in STUDENT_COMMANDS)):
+        text = cli(*args, env={"COLUMNS": "80"}).stdout
+        assert text.strip() and max(len(line) for line in text.splitlines()) <= 80, text

@@ -21,22 +21,6 @@ TEACHER_COMMANDS = [["serve"], ["team"], ["team", "add"], ["team", "import"], ["
                     ["team", "baseline"], ["close"], ["reopen"], ["reveal"], ["rescore"]]
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    for name in ("HARNESS_SERVER", "HARNESS_TOKEN", "HARNESS_HOME", "HARNESS_DATABASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")
-    monkeypatch.setenv("HARNESS_CONFIG", str(tmp_path / "credentials.json"))
-    runner = CliRunner()
-
-    def run(*args, code=0, env=None):
-        result = runner.invoke(main, [str(a) for a in args], env=env)
-        assert result.exit_code == code, (args, result.output, result.exception)
-        return result
-
-    return run
-
-
 def test_team_add_prints_the_token_once(prepared_home, cli):
     out = cli("team", "add", "Night Owls", "--member", "ana", "--member", "bo",
               "--home", prepared_home).stdout
@@ -45,7 +29,7 @@ def test_team_add_prints_the_token_once(prepared_home, cli):
     assert harness.authenticate(token) == {"id": 1, "name": "Night Owls", "members": ["ana", "bo"]}
     as_json = json.loads(cli("team", "add", "solo", "--home", prepared_home,
                              "--format", "json").stdout)
-    assert set(as_json) == {"team", "token"} and as_json["team"] == "solo"
+    assert set(as_json) == {"team", "members", "token"} and as_json["team"] == "solo"
     assert harness.authenticate(as_json["token"])["name"] == "solo"
     listed = json.loads(cli("team", "list", "--home", prepared_home, "--format", "json").stdout)
     assert [t["name"] for t in listed] == ["Night Owls", "solo"]
@@ -57,8 +41,8 @@ def test_team_import_writes_a_tokens_csv(prepared_home, cli, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("team,member\nrockets,ana\nrockets,bo\nowls,cy\n")
     out = cli("team", "import", roster, "--home", prepared_home).stdout
-    assert "2 team(s)" in out
-    written = re.search(r"tokens written to (\S+?):", out).group(1)
+    assert "2 new team(s)" in out
+    written = re.search(r"tokens of the new teams written to (\S+?):", out).group(1)
     with open(written, newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted(r["team"] for r in rows) == ["owls", "rockets"]
@@ -88,9 +72,14 @@ def test_baseline_row_and_state_commands(prepared_home, cli, tmp_path, make_pred
     result = json.loads(cli("rescore", "digits", "--home", prepared_home,
                             "--format", "json").stdout)
     assert result == {"rescored": 1, "changed": 0}
-    assert "revealed" in cli("reveal", "digits", "--home", prepared_home).stdout
+    refused = cli("reveal", "digits", "--home", prepared_home, "--yes", code=2).stderr
+    assert "still open" in refused and "harness close digits" in refused
+    assert "--yes" in cli("reveal", "digits", "--home", prepared_home, code=2).stderr  # no tty
+    cli("close", "digits", "--home", prepared_home)
+    assert "revealed" in cli("reveal", "digits", "--home", prepared_home, "--yes").stdout
     assert harness.state("digits") == "revealed"
-    assert "error:" in cli("reveal", "no-such", "--home", prepared_home, code=2).stderr
+    assert "error:" in cli("reveal", "no-such", "--home", prepared_home, "--yes",
+                           code=2).stderr
 
 
 @pytest.mark.parametrize("command", TEACHER_COMMANDS, ids=" ".join)
@@ -105,7 +94,8 @@ def test_the_readme_classroom_flow(tmp_path, cli, serve_app, monkeypatch, make_p
     roster = tmp_path / "roster.csv"
     roster.write_text("team,member\nrockets,ana\nowls,bo\n")
     out = cli("team", "import", roster, "--home", home).stdout
-    with open(re.search(r"tokens written to (\S+?):", out).group(1), newline="") as f:
+    with open(re.search(r"tokens of the new teams written to (\S+?):", out).group(1),
+              newline="") as f:
         tokens = {r["team"]: r["token"] for r in csv.DictReader(f)}
     server = serve_app(home)
     server.route_clients(monkeypatch)
@@ -142,7 +132,8 @@ def test_the_readme_classroom_flow(tmp_path, cli, serve_app, monkeypatch, make_p
     # teacher: a look before the reveal, then the reveal
     early = json.loads(cli("leaderboard", "digits", "--private", "--home", home,
                            "--format", "json").stdout)
-    cli("reveal", "digits", "--home", home)
+    cli("close", "digits", "--home", home)
+    cli("reveal", "digits", "--home", home, "--yes")
     private = json.loads(cli("leaderboard", "digits", "--private", "--format", "json").stdout)
     assert [r["team"] for r in private["rows"]] == ["owls", "rockets"]
     assert private["rows"][0]["score"] == pytest.approx(expected["owls"][0].private, abs=1e-5)
@@ -192,7 +183,7 @@ def test_teacher_csv_exports_neutralise_formulas(prepared_home, cli, tmp_path):
         assert not row["public_score"].startswith("'")
 
     listed = _csv_rows(cli("team", "list", "--home", prepared_home, "--format", "csv").stdout)
-    assert (listed[0]["name"], listed[0]["members"]) == ("'=cmd|' /C calc'!A0", '["@ana"]')
+    assert (listed[0]["team"], listed[0]["member"]) == ("'=cmd|' /C calc'!A0", "'@ana")
 
     graded = _csv_rows(cli("grades", "digits", "--home", prepared_home, "--format", "csv").stdout)
     assert sorted(g["team"] for g in graded) == ["'=cmd|' /C calc'!A0", "'@rocket"]
@@ -222,10 +213,11 @@ def test_team_names_are_neutralised_but_tokens_copied_exactly(prepared_home, cli
     roster = tmp_path / "roster.csv"
     roster.write_text('team,member\n"=HYPERLINK(""http://x"",""go"")",ana\n')
     harness = Harness(prepared_home)
-    with open(harness.import_roster(roster), newline="") as f:
+    with open(harness.import_roster_file(roster)[0], newline="") as f:
         (row,) = list(csv.DictReader(f))
-    assert row == {"team": "'" + '=HYPERLINK("http://x","go")', "token": "-first+token"}
+    assert row == {"team": "'" + '=HYPERLINK("http://x","go")', "members": "ana",
+                   "token": "-first+token"}
     assert harness.authenticate(row["token"])["name"] == '=HYPERLINK("http://x","go")'
     (added,) = _csv_rows(cli("team", "add", "--home", prepared_home, "--format", "csv",
                              "--", "-x").stdout)
-    assert added == {"team": "'-x", "token": "=second-token"}
+    assert added == {"team": "'-x", "members": "[]", "token": "=second-token"}

@@ -141,7 +141,8 @@ def close_reopen_reveal_from_the_cli_reach_both(cluster, make_predictions):
     (_, public1), (_, public2) = cluster.from_both(board)
     assert public1 == public2
 
-    cluster.teacher_cli("reveal", STATE_SLUG)
+    cluster.teacher_cli("close", STATE_SLUG)
+    cluster.teacher_cli("reveal", STATE_SLUG, "--yes")
     (s1, p1), (s2, p2) = cluster.from_both(board + "?board=private", token)
     assert s1 == s2 == 200 and p1 == p2 and p1["revealed"]
     assert p1["rows"] == h.leaderboard(STATE_SLUG, "private")["rows"]

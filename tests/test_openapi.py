@@ -124,6 +124,39 @@ def test_request_bodies_read_after_the_token_are_documented():
     assert form == UploadForm.model_json_schema() and form["required"] == ["file"]
 
 
+# --- the docs pages work offline: every asset from this server ------------------------------
+
+ASSET_TYPES = {".js": "javascript", ".css": "text/css", ".png": "image/png"}
+
+
+@pytest.mark.parametrize("page,script", [("/docs", "swagger-ui-bundle.js"),
+                                         ("/redoc", "redoc.standalone.js")])
+def test_the_docs_pages_load_every_asset_from_this_server(classroom_client, page, script):
+    import re
+
+    from harness.server import limits
+
+    answer = classroom_client.get(page)         # no token: the docs are public
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    html = answer.text
+    # no absolute or protocol-relative URL at all: nothing can come from another host
+    assert not re.search(r"https?://|[\"'(]//", html), html
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+    assert any(url.endswith("/" + script) for url in assets), assets
+    for url in assets:
+        assert url.startswith("/"), url
+        got = classroom_client.get(url)
+        expected = ASSET_TYPES[url[url.rindex("."):]]
+        assert got.status_code == 200 and expected in got.headers["content-type"], \
+            (url, got.status_code, got.headers.get("content-type"))
+        assert len(got.content) > 1000, url
+    spec = re.search(r"""(?:url: |spec-url=)["']([^"']+)["']""", html).group(1)
+    assert spec == "/openapi.json" and classroom_client.get(spec).json()["info"]["title"]
+    # the assets sit behind the same body cap as every route (413, not the mount's 405)
+    refused = classroom_client.post(assets[0], content=b"x" * (limits.JSON_BODY_LIMIT + 1))
+    assert refused.status_code == 413, refused.text
+
+
 # --- the client validates every answer with the same models ----------------------------------
 
 SUBMISSION = {"id": 7, "team": "owls", "message": "", "filename": "p.csv",

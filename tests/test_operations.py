@@ -22,6 +22,7 @@ def busy_home(home, url=None):
         h.submit("digits", t1, b"id,label\n", "broken")
     h.select("digits", t1, [first["id"]])
     h.add_baseline("digits", "constant", sample)
+    h.close("digits")
     h.reveal("digits")
     return h
 
@@ -105,7 +106,8 @@ def test_audit_log_records_teacher_actions(prepared_home):
     h = Harness(prepared_home)
     h.rescore("digits")
     actions = [a["action"] for a in h.audit_log("digits")]
-    assert actions == ["team add", "team add", "baseline add", "reveal", "rescore"]
+    assert actions == ["team add", "team add", "baseline add", "close", "reveal", "rescore"]
+    assert {a["actor"] for a in h.audit_log("digits")} == {"home (server machine)"}
     r = CliRunner().invoke(main, ["audit", "digits", "--home", str(prepared_home),
                                   "--format", "csv"])
     assert r.exit_code == 0 and "rescore" in r.output and "reveal" in r.output
@@ -122,11 +124,16 @@ def test_schema_v1_database_is_migrated(tmp_path):
     with db.engine.begin() as conn:                  # make it look like a release-1 database
         conn.execute(text("DROP TABLE audit"))
         conn.execute(text("DROP TABLE replicates"))        # added by schema version 4
+        for undo in ("DROP TABLE teacher_tokens", "DROP INDEX ux_teams_name_key",  # version 5
+                     "ALTER TABLE teams DROP COLUMN name_key",
+                     "ALTER TABLE teams DROP COLUMN removed_at",
+                     "ALTER TABLE members DROP COLUMN section"):
+            conn.execute(text(undo))
         conn.execute(text("DROP TABLE alembic_version"))
         conn.execute(text("UPDATE schema_version SET version = 1"))
     db.dispose()
     db = Database(url)
-    assert "audit" in dump_tables(db) and "replicates" in dump_tables(db)
+    assert {"audit", "replicates", "teacher_tokens"} <= set(dump_tables(db))
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM schema_version")).scalar() \
             == SCHEMA_VERSION

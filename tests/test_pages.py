@@ -6,13 +6,16 @@ text, and secrecy: nothing private before the reveal, a team sees only its own h
 
 from __future__ import annotations
 
+import html as html_text
+import io
 import re
+import shutil
 from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
-from harness.errors import ForbiddenError
+from harness.errors import ForbiddenError, HarnessError
 from harness.scoring import AnswerKey, round_public, score
 
 SLUG = "digits"
@@ -91,7 +94,8 @@ def test_competition_page_shows_rules_files_and_the_public_board(client, h, make
                   "5 submissions", "midnight Asia/Taipei", "Final selections"):
         assert words in html
     for name in ("train.csv", "validation.csv", "test.csv", "sample_submission.csv"):
-        assert f'href="/competitions/{SLUG}/files/{name}"' in html
+        # listed; the links come with the login (the download needs a token)
+        assert name in html and f'href="/competitions/{SLUG}/files/{name}"' not in html
     # baseline placed by score between the two teams, marked, without a rank
     assert rows_of(html, "public-board") == ["&lt;script&gt;alert(1)&lt;/script&gt;",
                                              "middle baseline", "owls"]
@@ -280,6 +284,7 @@ def test_the_shakeup_after_the_reveal(client, h, make_predictions):
         h.submit(SLUG, team, make_predictions(h.home, SLUG, pub, prv, seed=len(teams)))
     h.add_baseline(SLUG, "logreg", make_predictions(h.home, SLUG, 0.9, 0.9, seed=9))
     login(client, teams["bravo"])
+    h.close(SLUG)
     h.reveal(SLUG)
     html = client.get(f"/competitions/{SLUG}").text
     assert 'data-testid="shakeup"' in html
@@ -311,6 +316,7 @@ def test_a_team_sees_only_its_own_history(client, h, make_predictions):
     upload(client, make_predictions(h.home, SLUG, 0.9, 0.9), message="owls-plan-A")
     page = client.get(f"/competitions/{SLUG}/submit").text
     assert "owls-plan-A" in page and "rivals-plan-B" not in page
+    h.close(SLUG)
     h.reveal(SLUG)
     page = client.get(f"/competitions/{SLUG}/submit").text
     assert "owls-plan-A" in page and "rivals-plan-B" not in page
@@ -345,6 +351,7 @@ def test_the_shakeup_png_is_drawn_once_per_state_of_the_boards(client, h, make_p
     for name, pub, prv in (("alpha", 0.95, 0.60), ("bravo", 0.85, 0.80)):
         team, _ = h.add_team(name)
         h.submit(SLUG, team, make_predictions(h.home, SLUG, pub, prv, seed=len(name)))
+    h.close(SLUG)
     h.reveal(SLUG)
     first = client.get(f"/competitions/{SLUG}/shakeup.png")
     for _ in range(3):
@@ -383,7 +390,7 @@ def test_your_chart_is_secret_before_the_reveal(client, h, make_predictions):
     login(client, owls_token)
     refused = client.get(f"/competitions/{SLUG}/your-chart.png")
     assert refused.status_code == 403 and not refused.content.startswith(b"\x89PNG")
-    assert "after the teacher reveals" in refused.text
+    assert "when the teacher reveals it, after closing" in refused.text
     h.close(SLUG)            # closed is not revealed either
     assert client.get(f"/competitions/{SLUG}/your-chart.png").status_code == 403
     for url in (f"/competitions/{SLUG}/submit", f"/competitions/{SLUG}"):
@@ -393,6 +400,7 @@ def test_your_chart_is_secret_before_the_reveal(client, h, make_predictions):
 
 def test_your_chart_after_the_reveal_shows_the_missed_best(client, h, make_predictions):
     owls_token, rivals_token, ids = chart_class(h, make_predictions)
+    h.close(SLUG)
     h.reveal(SLUG)
     assert client.get(f"/competitions/{SLUG}/your-chart.png").status_code == 401
     login(client, owls_token)
@@ -429,6 +437,7 @@ def test_your_chart_is_drawn_once_per_team_and_state(client, h, make_predictions
     monkeypatch.setattr(pages, "team_chart_plot",
                         lambda chart, **k: drawn.append(chart.points[-1].id) or real(chart, **k))
     owls_token, rivals_token, ids = chart_class(h, make_predictions)
+    h.close(SLUG)
     h.reveal(SLUG)
     login(client, owls_token)
     first = client.get(f"/competitions/{SLUG}/your-chart.png").content
@@ -495,6 +504,7 @@ def test_the_board_shows_each_scores_interval_and_the_band_tied_with_the_leader(
     assert f"{len(key.public_index)} public test rows" in legend
     assert re.search(r'data-testid="public-tied">2</strong> teams, the leader included', legend)
     # after the reveal the private board gets its own
+    h.close(SLUG)
     h.reveal(SLUG)
     html = client.get(f"/competitions/{SLUG}").text
     assert 'data-testid="private-uncertainty"' in html
@@ -504,3 +514,366 @@ def test_the_board_shows_each_scores_interval_and_the_band_tied_with_the_leader(
                          ).json()
     assert private["scored_rows"] == len(key.private_index)
     assert all(r["interval"] for r in private["rows"])
+
+
+# ---------------------------------------------------------------- the competition's overview
+
+
+def section(html: str, testid: str) -> str:
+    """The text of the element marked ``data-testid=testid`` (to its first closing tag of
+    the same name), tags dropped and spaces squeezed."""
+    match = re.search(rf'<(\w+)[^>]*data-testid="{testid}"[^>]*>(.*?)</\1>', html, re.S)
+    assert match, f"no {testid!r} on the page"
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", match.group(2)))
+    return html_text.unescape(text).strip()
+
+
+def test_the_overview_has_data_evaluation_and_rules(client, h):
+    html = client.get(f"/competitions/{SLUG}").text
+    nav = section(html, "overview-nav")
+    assert nav.split() == ["Overview", "Data", "Evaluation", "Rules", "Leaderboard"]
+    assert "Handwritten digits" in html and "8x8 grey-scale images" in section(html, "overview")
+    split = h.prepared(SLUG).spec.split          # public 0.12, private 0.18 of all rows
+    percent = f"{round(100 * split.public / (split.public + split.private), 1):g}"
+    assert percent == "40"
+    evaluation = section(html, "evaluation")
+    assert "accuracy" in evaluation and "higher is better" in evaluation
+    assert "shown with 5 decimals" in evaluation
+    assert "The public board is computed on 40% of the test rows" in evaluation
+    rules = section(html, "rules")
+    for words in ("2099-06-30 18:00 (Asia/Taipei) = 2099-06-30 10:00 UTC",
+                  "5 submissions (the day turns over at midnight Asia/Taipei)",
+                  "In total no limit", "Final selections 2", "at most 50 MB per file",
+                  "best public score per team",
+                  "the final ranking appears when the teacher reveals it, after closing the "
+                  "competition (reveal: by the teacher)"):
+        assert words in rules, words
+    # not logged in: the files are listed with their rows, and how to get them
+    data = section(html, "data")
+    rows = h.prepared(SLUG).manifest["rows"]
+    assert f"train.csv {rows['train']} training rows" in data
+    assert f"test.csv {rows['public'] + rows['private']}" in data
+    assert "/files/" not in re.search(r'data-testid="data">(.*?)</section>', html, re.S).group(1)
+    help_text = section(html, "download-help")
+    assert "log in once on the Submit page" in help_text
+    assert "harness login --server http://testserver --token YOUR_TOKEN" in help_text
+    assert f"harness download -c {SLUG}" in help_text
+    # logged in: each file is a download link
+    _, token = h.add_team("owls")
+    login(client, token)
+    html = client.get(f"/competitions/{SLUG}").text
+    for name in h.get_competition(SLUG)["files"]:
+        assert f'href="/competitions/{SLUG}/files/{name}" download' in html
+    assert 'data-testid="download-help"' not in html
+
+
+def competition_client(classroom_home, tmp_path, **rules):
+    """A TestClient and Harness on a copy of the classroom with those ``[rules]``."""
+    from harness.server.app import create_app
+    from harness.service import Harness
+    from harness.spec import set_rules
+
+    home = tmp_path / "ruled"
+    shutil.copytree(classroom_home, home)
+    spec = home / "competitions" / SLUG / "competition.toml"
+    spec.write_text(set_rules(spec.read_text(), **rules))
+    h = Harness(home)
+    return TestClient(create_app(h)), h
+
+
+def test_the_final_ranking_text_follows_the_state_and_the_reveal_rule(
+        client, h, classroom_home, tmp_path):
+    from harness.server.pages import final_ranking_note
+
+    _, token = h.add_team("owls")
+    login(client, token)
+    stale = ("shown after the deadline", "after the teacher reveals them")
+    manual_open = "the final ranking appears when the teacher reveals it, after closing"
+    html = client.get(f"/competitions/{SLUG}").text
+    assert manual_open in section(html, "final-note") and not any(s in html for s in stale)
+    h.close(SLUG)
+    html = client.get(f"/competitions/{SLUG}").text
+    note = section(html, "final-note")
+    assert "appears when the teacher reveals it" in note and "after closing" not in note
+    closed = client.get(f"/competitions/{SLUG}/submit").text
+    assert section(closed, "closed-note").strip() == (
+        "Submissions are closed; the final ranking appears when the teacher reveals it.")
+    assert not any(s in closed for s in stale)
+    # reveal = "at_deadline": the date, in UTC, open or closed
+    other, h2 = competition_client(classroom_home, tmp_path, reveal="at_deadline")
+    with other:
+        _, token2 = h2.add_team("owls")
+        login(other, token2)
+        at_deadline = "the final ranking appears at the deadline, 2099-06-30 10:00 UTC"
+        for close in (False, True):
+            if close:
+                h2.close(SLUG)
+            html = other.get(f"/competitions/{SLUG}").text
+            assert at_deadline in section(html, "final-note")
+            assert "(reveal: automatic, at the deadline)" in section(html, "final-note")
+            assert "teacher reveals" not in html
+        assert at_deadline in section(other.get(f"/competitions/{SLUG}/submit").text,
+                                      "closed-note")
+        refused = other.get(f"/competitions/{SLUG}/shakeup.png")
+        assert refused.status_code == 403 and at_deadline in refused.text
+    h2.close_connections()
+    assert final_ranking_note("revealed", "at_deadline", "2099-06-30T10:00:00Z") == \
+        "the final ranking is out: the private leaderboard is shown"
+
+
+# ---------------------------------------------------------------- the public board as CSV
+
+
+def test_the_public_board_downloads_as_csv_and_never_holds_a_private_score(
+        client, h, make_predictions):
+    import pandas as pd
+
+    plans = {"alpha": (0.95, 0.61), "bravo": (0.83, 0.92), "=cmd|' /C calc'!A0": (0.7, 0.8)}
+    for i, (name, (pub, prv)) in enumerate(plans.items()):
+        team, _ = h.add_team(name)
+        h.submit(SLUG, team, make_predictions(h.home, SLUG, pub, prv, seed=30 + i))
+    h.add_baseline(SLUG, "middle", make_predictions(h.home, SLUG, 0.9, 0.9, seed=39))
+    page = client.get(f"/competitions/{SLUG}").text
+    assert f'href="/competitions/{SLUG}/leaderboard.csv"' in page
+    private = {round(s["private_score_full"], d) for s in h.all_submissions(SLUG)
+               for d in (3, 4, 5)} - {round(s["public_score"], d)
+                                      for s in h.all_submissions(SLUG) for d in (3, 4, 5)}
+    assert private
+
+    def download() -> tuple[str, pd.DataFrame]:
+        r = client.get(f"/competitions/{SLUG}/leaderboard.csv")      # no login needed
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        assert r.headers["content-disposition"] == \
+            f'attachment; filename="{SLUG}-public-leaderboard.csv"'
+        return r.text, pd.read_csv(io.StringIO(r.text), keep_default_na=False)
+
+    before, table = download()
+    assert list(table.columns) == ["rank", "team", "baseline", "score", "interval_low",
+                                   "interval_high", "tied", "entries", "last_submission"]
+    board = h.leaderboard(SLUG, "public")["rows"]
+    assert list(table["team"]) == [r["team"] if not r["team"].startswith("=") else
+                                   "'" + r["team"] for r in board]
+    assert list(table["score"]) == [r["score"] for r in board]
+    assert list(table["rank"].astype(str)) == ["" if r["rank"] is None else str(r["rank"])
+                                               for r in board]
+    for value in private:
+        assert str(value) not in before
+    # after the reveal: still the public board, nothing private in it
+    h.close(SLUG)
+    h.reveal(SLUG)
+    after, table = download()
+    assert after == before
+    for value in private:
+        assert str(value) not in after
+    assert "Private" not in after and "private" not in after.lower()
+    assert client.get("/competitions/nope/leaderboard.csv").status_code == 404
+
+
+# ---------------------------------------------------------------- the teacher's page
+
+
+@pytest.fixture
+def teacher_token(h) -> str:
+    return h.issue_teacher_token("course laptop")[1]
+
+
+def admin_login(client, token, status=303):
+    page = client.get("/admin")
+    r = client.post("/admin/login", data={"token": token, "csrf": csrf_of(page.text)},
+                    follow_redirects=False)
+    assert r.status_code == status, r.text
+    return r
+
+
+def admin_post(client, action, slug=SLUG, **fields):
+    page = client.get(f"/admin?competition={slug}").text
+    return client.post(f"/admin/competitions/{slug}/{action}",
+                       data={"csrf": csrf_of(page), **fields})
+
+
+def test_the_teacher_logs_in_with_a_teacher_token_only(client, h, teacher_token):
+    page = client.get("/admin")
+    assert page.status_code == 200 and 'action="/admin/login"' in page.text
+    assert "no-store" in page.headers["cache-control"]
+    # a wrong token and a team's token: refused, no cookie
+    r = admin_login(client, "not-a-token", status=401)
+    assert "that token is not valid" in r.text
+    _, team_token = h.add_team("owls")
+    r = admin_login(client, team_token, status=403)
+    assert "that is a team's token" in section(r.text, "login-error")
+    assert "harness_teacher" not in client.cookies and "harness_token" not in client.cookies
+    # the teacher's token: an HttpOnly, strict cookie sent only to /admin
+    r = admin_login(client, teacher_token)
+    assert r.headers["location"] == "/admin"
+    cookie = [v for v in r.headers.get_list("set-cookie") if v.startswith("harness_teacher=")][0]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/admin" in cookie
+    assert teacher_token in cookie
+    page = client.get("/admin").text
+    assert "teacher token #1 (course laptop)" in section(page, "whoami")
+    assert 'data-testid="submissions"' in page and 'name="token"' not in page
+    # the teacher's cookie does not make a team: the student pages stay logged out
+    assert 'data-testid="whoami"' not in client.get(f"/competitions/{SLUG}/submit").text
+    # log out: the cookie goes
+    r = client.post("/admin/logout", data={"csrf": csrf_of(page)}, follow_redirects=False)
+    assert r.status_code == 303 and 'harness_teacher=""' in r.headers["set-cookie"]
+    assert 'name="token"' in client.get("/admin").text
+
+
+def test_a_browser_logged_in_as_a_team_never_sees_the_teacher_page(client, h, teacher_token,
+                                                                   make_predictions):
+    team, team_token = h.add_team("owls")
+    h.submit(SLUG, team, make_predictions(h.home, SLUG, 0.9, 0.6), message="SECRET-MINE")
+    secret = f"{h.all_submissions(SLUG)[0]['private_score']:.5f}"
+    login(client, team_token)
+    for url in ("/admin", f"/admin?competition={SLUG}&status=scored"):
+        r = client.get(url)
+        assert r.status_code == 403 and "text/html" in r.headers["content-type"]
+        assert "not for teams" in r.text and secret not in r.text
+    # even with the CSRF value the teacher's forms expect, the team's browser is refused
+    from harness.server.pages import CSRF_COOKIE, _csrf_value
+
+    admin_csrf = _csrf_value(client.cookies[CSRF_COOKIE], "")
+    r = client.post("/admin/login", data={"token": teacher_token, "csrf": admin_csrf})
+    assert r.status_code == 403 and "not for teams" in r.text
+    assert "harness_teacher" not in client.cookies
+    # a teacher cookie beside the team's changes nothing
+    client.cookies.set("harness_teacher", teacher_token, path="/admin")
+    assert client.get("/admin").status_code == 403
+    r = client.post(f"/admin/competitions/{SLUG}/close",
+                    data={"csrf": csrf_of(client.get(f"/competitions/{SLUG}/submit").text)})
+    assert r.status_code == 403 and h.state(SLUG) == "open"
+    # without any login an action is refused too
+    with TestClient(client.app) as nobody:
+        r = nobody.post(f"/admin/competitions/{SLUG}/close",
+                        data={"csrf": csrf_of(nobody.get("/admin").text)})
+        assert r.status_code == 401 and h.state(SLUG) == "open"
+
+
+def test_every_teacher_post_checks_the_csrf_token(client, h, teacher_token):
+    admin_login(client, teacher_token)
+    good = csrf_of(client.get("/admin").text)
+    for url, data in (("/admin/login", {"token": teacher_token}), ("/admin/logout", {}),
+                      (f"/admin/competitions/{SLUG}/close", {}),
+                      (f"/admin/competitions/{SLUG}/reveal", {"confirm": "reveal"})):
+        assert client.post(url, data=data).status_code == 403, url
+        assert client.post(url, data={**data, "csrf": "0" * 64}).status_code == 403, url
+    # right value, other site
+    r = client.post(f"/admin/competitions/{SLUG}/close", data={"csrf": good},
+                    headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and h.state(SLUG) == "open"
+    # the team page's CSRF value is bound to another cookie: it does not fit here
+    student = csrf_of(client.get(f"/competitions/{SLUG}/submit").text)
+    assert student != good
+    assert client.post(f"/admin/competitions/{SLUG}/close",
+                       data={"csrf": student}).status_code == 403
+    assert h.state(SLUG) == "open" and not [a for a in h.audit_log(SLUG)
+                                            if a["action"] == "close"]
+
+
+def near_copies(data: bytes, n: int) -> list[bytes]:
+    """``n`` files, each differing from the one before in one row's label (probing)."""
+    import pandas as pd
+
+    table = pd.read_csv(io.BytesIO(data))
+    target = table.columns[1]
+    files = []
+    for i in range(n):
+        table.loc[i, target] = (table.loc[i, target] + 1) % 10
+        files.append(table.to_csv(index=False).encode())
+    return files
+
+
+def test_the_teacher_page_lists_filters_and_watches_the_submissions(
+        client, h, teacher_token, make_predictions):
+    day1, day2 = datetime(2030, 1, 10, 4, 0), datetime(2030, 1, 11, 4, 0)
+    owls, _ = h.add_team("owls")
+    probers, _ = h.add_team(EVIL)
+    base = make_predictions(h.home, SLUG, 0.8, 0.7, seed=40)
+    h.submit(SLUG, owls, base, message="owls-first", now=day1)
+    with pytest.raises(HarnessError):         # recorded as an error
+        h.submit(SLUG, owls, b"id,label\n1,2,3\n", message="owls-broken", now=day2)
+    for i, data in enumerate(near_copies(make_predictions(h.home, SLUG, 0.9, 0.9, seed=41), 7)):
+        h.submit(SLUG, probers, data, message=f"probe-{i}", now=day1 if i < 5 else day2)
+    h.add_baseline(SLUG, "middle", make_predictions(h.home, SLUG, 0.85, 0.85, seed=42))
+    admin_login(client, teacher_token)
+    page = client.get("/admin")
+    assert page.status_code == 200
+    html = page.text
+    assert EVIL not in html and "&lt;script&gt;" in html            # escaped
+    assert section(html, "matched").startswith("10 of 10 submissions")
+    # every team's submissions, newest first, with private scores (the teacher's view)
+    table = re.search(r'data-testid="submissions">(.*?)</table>', html, re.S).group(1)
+    every = h.all_submissions(SLUG)
+    ids = [int(i) for i in re.findall(r'data-testid="submission-row">\s*<td class="num">(\d+)',
+                                      table)]
+    assert ids == [s["id"] for s in reversed(every)]
+    first = next(s for s in every if s["message"] == "owls-first")
+    assert f"{first['private_score']:.5f}" in table and "2030-01-10 04:00" in table
+
+    def shown(**query) -> list[int]:
+        r = client.get("/admin", params={"competition": SLUG, **query})
+        assert r.status_code == 200, r.text
+        t = re.search(r'data-testid="submissions">(.*?)</table>', r.text, re.S).group(1)
+        return [int(i) for i in re.findall(
+            r'data-testid="submission-row">\s*<td class="num">(\d+)', t)]
+
+    by_message = {s["message"]: s["id"] for s in every}
+    assert shown(team="owls") == [by_message["owls-broken"], by_message["owls-first"]]
+    assert shown(status="error") == [by_message["owls-broken"]]
+    assert shown(team=EVIL, day="2030-01-11") == [by_message["probe-6"], by_message["probe-5"]]
+    assert shown(team="owls", status="scored", day="2030-01-11") == []
+    assert shown(team="middle") == [next(s["id"] for s in every if s["baseline"])]
+    for bad, says in (({"status": "winning"}, "use scored or error"),
+                      ({"day": "2030-13-01"}, "use YYYY-MM-DD"),
+                      ({"day": "yesterday"}, "use YYYY-MM-DD")):
+        r = client.get("/admin", params={"competition": SLUG, **bad})
+        assert r.status_code == 400 and says in section(r.text, "error"), bad
+    # uploads per day (UTC), the probing team, the audit log with who acted
+    per_day = section(html, "uploads-per-day")
+    assert "2030-01-10 6 6 0" in per_day and "2030-01-11 3 2 1" in per_day
+    probing = section(html, "probing")
+    assert "&lt;script&gt;" in re.search(r'data-testid="probing">(.*?)</table>', html,
+                                         re.S).group(1)
+    assert "owls" not in probing
+    assert client.get("/admin?competition=nope").status_code == 404
+
+
+def test_the_teacher_closes_reveals_and_reopens_with_confirmation(client, h, teacher_token):
+    admin_login(client, teacher_token)
+    # a reveal needs the confirm box, and the competition closed
+    r = admin_post(client, "reveal")
+    assert r.status_code == 400 and "nothing was revealed" in section(r.text, "action-error")
+    r = admin_post(client, "reveal", confirm="reveal")
+    assert r.status_code == 403 and h.state(SLUG) == "open"
+    refusal = section(r.text, "action-error")
+    assert "still open" in refusal and "close it first" in refusal
+    assert "the Close button below closes it" in refusal
+    # close: a JS confirm on the form, then the state and the audit log say so
+    html = client.get("/admin").text
+    close_form = re.search(r'<form method="post" action="/admin/competitions/digits/close"'
+                           r' data-confirm="([^"]+)"', html)
+    assert close_form and "Uploads are refused" in close_form.group(1)
+    assert re.search(r'action="/admin/competitions/digits/reveal" class="reveal" '
+                     r'data-confirm="[^"]*cannot be undone', html)
+    assert re.search(r'name="confirm" value="reveal" required', html)
+    r = admin_post(client, "close")
+    assert r.status_code == 200 and h.state(SLUG) == "closed"
+    assert "Closed" in section(r.text, "action-done")
+    assert "closed" in section(r.text, "admin-state")
+    r = admin_post(client, "reopen")
+    assert h.state(SLUG) == "open" and 'data-testid="close"' in r.text
+    admin_post(client, "close")
+    r = admin_post(client, "reveal", confirm="reveal")
+    assert r.status_code == 200 and h.state(SLUG) == "revealed"
+    assert "Revealed" in section(r.text, "action-done")
+    assert 'data-testid="reveal"' not in r.text and 'data-testid="reopen"' not in r.text
+    r = admin_post(client, "reopen")
+    assert r.status_code == 403 and "already revealed" in section(r.text, "action-error")
+    # every action audited with the teacher token that did it
+    actions = [(a["action"], a["actor"]) for a in h.audit_log(SLUG)
+               if a["action"] in ("close", "reopen", "reveal")]
+    assert actions == [(a, "teacher token #1 (course laptop)")
+                       for a in ("close", "reopen", "close", "reveal")]
+    audit = section(r.text, "audit")
+    assert "reveal" in audit and "teacher token #1 (course laptop)" in audit
+    assert admin_post(client, "delete").status_code == 404

@@ -53,7 +53,7 @@ def test_a_new_home_is_owner_only_under_umask_022(loose_umask, tmp_path):
     h.submit("digits", team, sample, "first")
     roster = tmp_path / "roster.csv"
     roster.write_text("team,member\nrockets,bo\n")
-    tokens = h.import_roster(roster)
+    tokens, _ = h.import_roster_file(roster)
 
     names = {p.name for p in home.iterdir()}
     assert {"harness.db", "harness.db-wal", "harness.db-shm", "uploads"} <= names

@@ -63,7 +63,8 @@ def test_every_readme_command_parses():
     lines = [line for block in sh_blocks(README) for line in harness_lines(block)]
     assert len(lines) > 30
     for line in lines:
-        args = shlex.split(line.replace('"$TOKEN"', "TOKEN"))[1:]
+        args = shlex.split(line.replace('"$TOKEN"', "TOKEN").replace('"$ID"', "1")
+                           .replace('"$TEACHER_TOKEN"', "TOKEN"))[1:]
         cmd, path = main, ["harness"]
         while isinstance(cmd, click.Group) and args and args[0] in cmd.commands:
             path.append(args[0])
@@ -90,7 +91,8 @@ def test_the_guide_runs_end_to_end(tmp_path):
 
     def run(block: str, title: str) -> str:
         nonlocal server
-        script = block.replace("8000", str(port))
+        # the teacher's laptop reaches the server machine at SERVER
+        script = block.replace("8000", str(port)).replace("http://SERVER:", "http://127.0.0.1:")
         serve = re.search(r"(?m)^harness serve .*$", script)
         if serve:
             script = script.replace(serve.group(0), "")
@@ -111,13 +113,28 @@ def test_the_guide_runs_end_to_end(tmp_path):
             if title == "Student guide":
                 with open(tmp_path / "roster-tokens.csv") as f:
                     env["TOKEN"] = next(csv.DictReader(f))["token"]
-            outputs[title] = "".join(run(b, title) for b in sh_blocks(found[title]))
+            outputs[title] = ""
+            for block in sh_blocks(found[title]):
+                outputs[title] += run(block, title)
+                made = re.search(r"teacher token #\d+ .*\n(\S+)\n", outputs[title])
+                if made:                # `harness teacher token` printed it: the laptop's
+                    env["TEACHER_TOKEN"] = made.group(1)
         assert "validation accuracy" in outputs["Student guide"]
         assert "Owls" in outputs["Student guide"]                  # the board shows the team
         grades = (tmp_path / "grades.csv").read_text()
         assert "Owls" in grades and "Rockets" in grades
         assert (tmp_path / "class-restored/competitions/digits/manifest.json").is_file()
         assert "reveal" in outputs["After the class: close, reveal, grade"]
+        # the laptop's commands went over HTTP, as the teacher token
+        assert "fay@example.edu" in outputs["Teacher guide"]
+        from harness.service import Harness
+
+        teacher = Harness(tmp_path / "class")
+        acted = {a["detail"]: a["actor"] for a in teacher.audit_log()}
+        teacher.close_connections()
+        assert acted["fay@example.edu -> Latecomers"] == "teacher token #1 (laptop)"
+        lms = (tmp_path / "lms.csv").read_text().splitlines()
+        assert lms[0].startswith("member,section,team") and len(lms) == 1 + 5
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -208,6 +208,30 @@ def test_daily_limit_turns_over_at_midnight_in_reset_timezone(make_harness):
     assert after["remaining_today"] == 1
 
 
+def test_a_reveal_waits_until_the_competition_is_closed_or_past_its_deadline(make_harness):
+    h = make_harness(deadline="2099-01-01T00:00:00+00:00")
+    with pytest.raises(ForbiddenError, match="still open .* close it first: `harness close"):
+        h.reveal("digits")
+    assert h.state("digits") == "open"              # nothing changed
+    assert h.close("digits")["state"] == "closed"
+    assert h.reveal("digits")["state"] == "revealed"
+    assert [a["action"] for a in h.audit_log("digits")] == ["close", "reveal"]
+
+
+def test_reveal_at_deadline_reveals_by_itself_once(make_harness):
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    h = make_harness(deadline=past.isoformat(), reveal="at_deadline")
+    team, _ = h.add_team("owls")
+    assert h.state("digits") == "revealed"
+    assert h.leaderboard("digits", "private")["revealed"] is True      # students may see it
+    late = h.submit("digits", team, predictions(h))
+    assert late["late"] is True and late["private_score"] is not None
+    other = type(h)(h.home, h.database_url)          # another process finds it done
+    assert other.state("digits") == "revealed"
+    reveals = [a for a in other.audit_log("digits") if a["action"] == "reveal"]
+    assert len(reveals) == 1 and "at_deadline" in reveals[0]["actor"]
+
+
 def test_total_limit(make_harness):
     h = make_harness(daily_limit=0, total_limit=3)
     team, _ = h.add_team("owls")
@@ -236,7 +260,7 @@ def test_deadline_close_reopen_reveal_and_late(make_harness):
     with pytest.raises(ForbiddenError):
         h.leaderboard("digits", "private")
     assert h.leaderboard("digits", "private", teacher=True)["revealed"] is False
-    assert h.reveal("digits")["state"] == "revealed"
+    assert h.reveal("digits")["state"] == "revealed"        # past its deadline: allowed
     with pytest.raises(ForbiddenError, match="revealed"):
         h.reopen("digits")
     late_day = deadline + timedelta(days=2)
@@ -403,6 +427,7 @@ def test_private_board_after_the_reveal_follows_a_rescore_in_another_process(mak
     server, teacher = make_harness(), make_harness()      # two processes' worth of state
     team, _ = server.add_team("owls")
     server.submit("digits", team, predictions(server, 0, 0), now=NOON)
+    teacher.close("digits")
     teacher.reveal("digits")
     first = server.leaderboard("digits", "private")
     assert first == server.leaderboard("digits", "private")          # served from the cache
@@ -489,20 +514,24 @@ def test_tokens_are_random_hashed_and_revocable(h):
 def test_import_roster_writes_a_private_tokens_file(h, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("team,member\nowls,Ada\nowls,Alan\nbats,Grace\n\n")
-    out = h.import_roster(roster)
+    out, result = h.import_roster_file(roster)
     assert out == tmp_path / "roster-tokens.csv"
+    assert result["teams_added"] == 2 and result["members_added"] == 0
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     rows = pd.read_csv(out)
-    assert list(rows.columns) == ["team", "token"] and sorted(rows.team) == ["bats", "owls"]
+    assert list(rows.columns) == ["team", "members", "token"]
+    assert sorted(rows.team) == ["bats", "owls"]
+    assert dict(zip(rows.team, rows.members)) == {"owls": "Ada; Alan", "bats": "Grace"}
     for name, token in zip(rows.team, rows.token):
         assert h.authenticate(token)["name"] == name
     assert {t["name"]: t["members"] for t in h.list_teams()} == {"bats": ["Grace"],
                                                                  "owls": ["Ada", "Alan"]}
     with pytest.raises(HarnessError, match="already exists"):
-        h.import_roster(roster)
-    roster.write_text("owls,Edsger\nnewts,Barbara\n")
-    again = pd.read_csv(h.import_roster(roster, tmp_path / "more.csv"))
-    assert list(again.team) == ["newts"]               # owls keeps its token
+        h.import_roster_file(roster)
+    roster.write_text("team,member\nOWLS ,Edsger\nnewts,Barbara\n")
+    more, again = h.import_roster_file(roster, tmp_path / "more.csv")
+    assert list(pd.read_csv(more).team) == ["newts"]       # owls keeps its token
+    assert again["members_added"] == 1 and again["teams_existing"] == 1
     assert {t["name"]: t["members"] for t in h.list_teams()}["owls"] == ["Ada", "Alan",
                                                                          "Edsger"]
 
@@ -553,8 +582,9 @@ def test_50_concurrent_uploads_of_one_team_yield_exactly_the_limit(make_harness)
 
 def test_200_teams_upload_at_once_and_all_rank(h, tmp_path):
     roster = tmp_path / "roster.csv"
-    roster.write_text("".join(f"team{i:03d},student{i}\n" for i in range(200)))
-    h.import_roster(roster)                    # one transaction for the whole class
+    roster.write_text("team,member\n" + "".join(f"team{i:03d},student{i}\n"
+                                                 for i in range(200)))
+    h.import_roster_file(roster)               # one transaction for the whole class
     teams = h.list_teams()
     files = [predictions(h, i % 20) for i in range(20)]
 
@@ -769,6 +799,7 @@ def test_board_rows_carry_intervals_and_the_teams_tied_with_the_leader(make_harn
         [True, True, False, False]
     assert rows["logreg"]["tied"] is None and board["tied_with_leader"] == 2
     # the private board after the reveal: the same, from the private rows
+    h.close("digits")
     h.reveal("digits")
     private = h.leaderboard("digits", "private")
     assert private["scored_rows"] == n_private(h)

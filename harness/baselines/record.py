@@ -2,17 +2,21 @@
 
 The file is edited through tomlkit, which writes back what it read: only the
 measured ``public``/``private`` values change; comments, order, quoting, other
-thresholds and custom points stay as they were.
+thresholds and custom points stay as they were. The new text replaces the file
+in one rename, so a server reading it meanwhile sees the old or the new file.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import MutableMapping
 from pathlib import Path
 
 import tomlkit
 
 from ..errors import SpecError
+from ..home import private_file, temp_path
 from ..scoring import AnswerKey, round_public, score
 from ..spec import Threshold, set_toml_key, toml_document
 
@@ -71,7 +75,14 @@ def write_grading(toml_path: str | Path, measured: dict[str, tuple[float, float]
         row.update(values)   # points and comments of the row stay
     new = tomlkit.dumps(doc)
     if new != text:
-        path.write_text(new, encoding="utf-8")
+        tmp = temp_path(path)
+        try:
+            with os.fdopen(private_file(tmp), "w", encoding="utf-8") as f:
+                f.write(new)
+            shutil.copymode(path, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return new
 
 

@@ -19,6 +19,8 @@ class HarnessGroup(click.Group):
             return super().invoke(ctx)
         except HarnessError as exc:
             click.echo(f"error: {exc}", err=True)
+            if getattr(exc, "hint", None):       # local only: the server never sends hints
+                click.echo(f"hint: {exc.hint}", err=True)
             sys.exit(2)
 
 
@@ -41,8 +43,8 @@ def main():
 
 
 COMMANDS = (core.prepare, core.score_cmd,
-            teacher.serve, teacher.team, teacher.close, teacher.reopen, teacher.reveal,
-            teacher.rescore,
+            teacher.serve, teacher.teacher, teacher.team, teacher.close, teacher.reopen,
+            teacher.reveal, teacher.rescore,
             student.login, student.competitions, student.download, student.submit,
             student.submissions, student.select, student.leaderboard,
             baselines.baseline, baselines.grades,

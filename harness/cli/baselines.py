@@ -6,11 +6,12 @@ baseline is trained, so `harness --help` and every other command stay fast.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-from .options import format_option, with_service
+from .options import format_option, with_service, with_teacher
 from .output import emit, save_csv
 
 
@@ -30,7 +31,8 @@ def _widths(ctx, param, value):
 @click.argument("slug")
 @click.option("--model", type=click.Choice(["linear", "gbt", "mlp", "cnn"]),
               help="linear (logistic/ridge), gbt (boosted trees), mlp, cnn (image data).")
-@click.option("--preset", help="A recorded configuration: simple, medium, strong, boss, or all.")
+@click.option("--preset", help="A preset configuration: simple, medium, strong, boss (every "
+              "competition has them), or all.")
 @click.option("--name", help="File name of the submission (default: the preset or model).")
 @click.option("--hidden", callback=_widths, help="MLP widths / CNN channels, e.g. 128,64 "
               "(gbt: leaves per tree).")
@@ -55,7 +57,8 @@ def _widths(ctx, param, value):
 @click.option("--out-dir", type=click.Path(file_okay=False), default="submissions",
               show_default=True, help="CSV and PNG go to OUT_DIR/SLUG/NAME.csv|.png.")
 @click.option("--record", is_flag=True, help="With --preset all: score every preset on the "
-              "public and private rows and write them into competition.toml's [grading].")
+              "public and private rows and write them into [grading] of the home's copy of "
+              "competition.toml (HOME/competitions/SLUG/), which `harness grades` reads.")
 @click.option("--submit", is_flag=True, help="Add the submission(s) as baseline rows.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 @with_service(lazy=True)
@@ -68,6 +71,11 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
     lecture's diagnosis: model bias or optimization, overfitting, or fine.
     Options after a --preset override its values. Same --seed, same CSV bytes.
 
+    Any table works: text columns are one-hot encoded, missing values
+    imputed. Built-in competitions have tuned presets; every other one (your
+    own competition.toml) gets generic ones: a linear model, then boosted
+    trees. A built-in not prepared in the home yet is prepared first.
+
     \b
     Examples:
       harness baseline digits --model cnn --augment 0.5 --epochs 20
@@ -76,22 +84,25 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
       harness baseline fertility --model gbt --epochs 300
       harness baseline digits --preset strong --submit
       harness baseline digits --preset all --record
+      harness baseline my-course --preset simple
     """
-    from ..baselines import PRESETS, BaselineConfig, preset_config, train_baseline
-    from ..home import load_prepared
+    from ..baselines import BaselineConfig, preset_config, presets_for, train_baseline
+    from ..lab.common import ensure_prepared
 
     given = {k: v for k, v in opts.items() if v is not None}
     if (model is None) == (preset is None):
         raise click.UsageError("give exactly one of --model NAME and --preset NAME|all")
     if record and preset != "all":
         raise click.UsageError("--record needs --preset all (it records every preset)")
-    prepared = load_prepared(store.home, slug)
+    if preset not in (None, "all"):
+        preset_config(slug, preset)          # a bad name fails before any preparing
+    prepared = ensure_prepared(store.home, slug, echo=lambda m: click.echo(m, err=True))
+    slug = prepared.spec.slug                # SLUG may have been a competition's folder
     if preset == "all":
         if given:
-            raise click.UsageError(f"--preset all trains the recorded configurations; drop "
+            raise click.UsageError(f"--preset all trains the preset configurations; drop "
                                    f"{', '.join('--' + k.replace('_', '-') for k in given)}")
-        preset_config(slug, "simple")            # a clear error for a slug without presets
-        runs = [(n, cfg) for n, cfg in PRESETS[slug].items()]
+        runs = list(presets_for(slug).items())
     elif preset is not None:
         runs = [(name or preset, preset_config(slug, preset).replace(**given))]
     else:
@@ -136,7 +147,6 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
 
 def _record(prepared, results, rows, fmt) -> None:
     from ..baselines.record import measure, write_grading
-    from ..home import competitions_root
     from ..scoring import AnswerKey
 
     spec = prepared.spec
@@ -147,79 +157,74 @@ def _record(prepared, results, rows, fmt) -> None:
         measured[row["name"]] = (pub, priv)
         row["public_score"], row["private_score"] = pub, priv
     comment = f"measured by `harness baseline {spec.slug} --preset all --record`"
-    targets = [prepared.directory / "competition.toml"]
-    builtin = competitions_root() / spec.slug / "competition.toml"
-    if builtin.is_file():
-        targets.insert(0, builtin)
-    for path in targets:
-        write_grading(path, measured, spec.grading, comment)
+    # the home's copy only: the installed package (built-ins) is shared and may be
+    # read-only, and the home's copy is the one `harness grades` and the server read
+    target = prepared.directory / "competition.toml"
+    write_grading(target, measured, spec.grading, comment)
+    # a running server reloads a competition when its manifest's stamp changes
+    os.utime(prepared.directory / "manifest.json")
     if fmt == "table":
         for n, (pub, priv) in measured.items():
             click.echo(f"recorded {n}: public {pub}, private {priv}")
-        click.echo("into [grading] of " + " and ".join(str(t) for t in targets))
+        click.echo(f"into [grading] of {target} (kept when the competition is prepared "
+                   "again; a threshold its source competition.toml names wins)")
 
 
 @click.command()
 @click.argument("slug")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write the grades to this CSV file.")
-@with_service
+              help="Write the grades to this CSV file (plain UTF-8, for a spreadsheet or an "
+                   "LMS).")
+@click.option("--by", type=click.Choice(["team", "member"]), default="team", show_default=True,
+              help="One row per team, or one per roster member (member, section, team, "
+                   "scores, thresholds passed, points) for an LMS.")
+@with_teacher
 @format_option()
-def grades(slug, output, harness, fmt):
+def grades(slug, output, by, backend, fmt):
     """Grade every team: scores, thresholds passed on each board, points, copy check.
 
-    For the teacher (reads the home; the private board is read before the
-    reveal too). Thresholds and points come from competition.toml's [grading]
-    (`harness baseline SLUG --preset all --record` fills it); a score at least
-    as good as a threshold passes it. copy_flag marks teams whose final board
-    entries are the same file (compared by their SHA-256 in the archive).
+    For the teacher (the private board is read before the reveal too). Thresholds and
+    points come from competition.toml's [grading] (`harness baseline SLUG --preset all
+    --record` fills it); a score at least as good as a threshold passes it. copy_flag marks
+    teams whose final board entries are the same file (compared by their SHA-256 in the
+    archive). --by member gives each roster member their team's grade, for an LMS.
 
     \b
     Example:
       harness grades digits -o grades.csv
+      harness grades digits --by member -o lms.csv
     """
-    from ..grading import grade, grade_rows, threshold_gaps
-
-    spec = harness.prepared(slug).spec
-    public = harness.leaderboard(slug, "public")
-    private = harness.leaderboard(slug, "private", teacher=True)
-    graded = grade(public, private, spec.grading, spec.metric.greater_is_better,
-                   decimals=spec.scoring.public_decimals,
-                   roster=[t["name"] for t in harness.list_teams()],
-                   files=harness.entry_files(slug, "private"))
-    rows = grade_rows(graded, spec.grading)
-    # the header of a class without grades yet; else the rows' own columns
-    fields = None if rows else _empty_fields(spec.grading)
+    table = backend.grades(slug, by)
+    rows = table["rows"]
+    notes = []
+    if table["without_members"]:
+        notes.append(f"note: {len(table['without_members'])} team(s) have no members, so no "
+                     f"row here: {', '.join(table['without_members'][:10])}")
+    if not table["graded"]:
+        notes.append(f"note: {slug!r} has no [grading] thresholds; run `harness baseline "
+                     f"{slug} --preset all --record` on the server machine, or add them to "
+                     "competition.toml")
     if output:
-        save_csv(output, rows, fields)
-        flagged = sum(g.copy_flag for g in graded)
-        click.echo(f"wrote {len(rows)} teams' grades to {output}"
-                   + (f"; {flagged} flagged by the copy check" if flagged else ""))
-        if not spec.grading:
-            click.echo(f"note: {slug!r} has no [grading] thresholds; run `harness baseline "
-                       f"{slug} --preset all --record` or add them to competition.toml")
+        save_csv(output, rows, table["fields"])
+        click.echo(f"wrote {len(rows)} {by}s' grades to {output}"
+                   + (f"; {table['flagged']} team(s) flagged by the copy check"
+                      if table["flagged"] else ""))
+        for note in notes:
+            click.echo(note)
         return
-    table = [{**r, "copy": r["same_scores_as"] and f"same as {r['same_scores_as']}",
-              **{f"passed_{board}": [t.name for t in spec.grading if r.get(f"{t.name}_{board}")]
-                 for board in ("public", "private")}} for r in rows]
+    if by == "member":
+        columns, shown = [(f, f.replace("_", " ")) for f in table["fields"]], rows
+    else:
+        columns = GRADE_COLUMNS
+        shown = [{**r, "copy": r["same_scores_as"] and f"same as {r['same_scores_as']}"}
+                 for r in rows]
     # how far apart the thresholds are, next to the noise of a board score
-    gaps = threshold_gaps(spec.grading, greater_is_better=spec.metric.greater_is_better,
-                          metric=spec.metric.name,
-                          scored_rows={b["board"]: b["scored_rows"] for b in (public, private)
-                                       if b.get("scored_rows")},
-                          interval=lambda board, value: harness.boards.interval(
-                              slug, board, value))
-    emit(rows, fmt, GRADE_COLUMNS, table, fields=fields, title=f"{slug}: grades",
+    emit(rows, fmt, columns, shown, fields=table["fields"], title=f"{slug}: grades ({by})",
          formatters={"points": lambda v: f"{v:g}"},
-         caption="\n".join(["thresholds:"] + [g.describe() for g in gaps]) if gaps else None)
+         caption="\n".join((["thresholds:"] + table["thresholds"] if table["thresholds"]
+                            else []) + notes) or None)
 
 
 GRADE_COLUMNS = [("team", "team"), ("public_score", "public"), ("private_score", "private"),
                  ("passed_public", "passed public"), ("passed_private", "passed private"),
                  ("points", "points"), ("copy", "copy?")]
-
-
-def _empty_fields(thresholds) -> list[str]:
-    return (["team", "public_score", "private_score", "public_rank", "private_rank"]
-            + [f"{t.name}_{b}" for t in thresholds for b in ("public", "private")]
-            + ["points_public", "points_private", "points", "copy_flag", "same_scores_as"])

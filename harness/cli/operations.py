@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .options import format_option, with_service
+from .options import format_option, with_service, with_teacher
 from .output import emit
 
 
@@ -83,15 +83,16 @@ def doctor(fix, store, fmt):
 
 @click.command()
 @click.argument("slug", required=False)
-@with_service
+@with_teacher
 @format_option()
-def audit(slug, harness, fmt):
-    """The teacher actions on the server: close, reveal, rescore, teams, baselines.
+def audit(slug, backend, fmt):
+    """The teacher actions on the server: close, reveal, rescore, teams, baselines, and
+    who did each (the home on the server machine, or which teacher token).
 
     \b
     Example:
       harness audit digits --home /srv/harness
     """
-    rows = harness.audit_log(slug)
-    emit(rows, fmt, [("at", "at"), ("action", "action"), ("competition", "competition"),
-                     ("detail", "detail")])
+    rows = backend.audit_log(slug)
+    emit(rows, fmt, [("at", "at (UTC)"), ("action", "action"), ("competition", "competition"),
+                     ("detail", "detail"), ("actor", "by")])

@@ -86,3 +86,70 @@ def with_service(command=None, *, lazy: bool = False, local: bool = False):
         return (local_home_option if local else home_option)(database_url_option(run))
 
     return decorate if command is None else decorate(command)
+
+
+server_option = click.option(
+    "--server", envvar="HARNESS_SERVER", default=None, metavar="URL",
+    help="The server (default: the one `harness login` stored; or $HARNESS_SERVER).")
+token_option = click.option(
+    "--token", envvar="HARNESS_TOKEN", default=None, metavar="TOKEN",
+    help="Teacher: a teacher token from `harness teacher token` (default: the stored login; "
+         "or $HARNESS_TOKEN).")
+
+TEACHER_RULE = ("Where it acts: with a home given (--home, $HARNESS_HOME or "
+                "--database-url) it works on the home directly, on the server machine; "
+                "otherwise, with a server and a teacher token (--server/--token, "
+                "$HARNESS_SERVER/$HARNESS_TOKEN or `harness login`), over HTTP; else on "
+                "./.harness.")
+
+
+def teacher_backend(home: str | None, database_url: str | None, server: str | None,
+                    token: str | None):
+    """What a teacher command acts on: the home (a :class:`harness.service.Harness`) or a
+    server (a :class:`harness.admin_client.AdminClient`), by :data:`TEACHER_RULE`."""
+    if not (home or database_url):
+        from ..client import load_credentials
+
+        stored = load_credentials()
+        server = server or stored.get("server")
+        token = token or stored.get("token")
+        if server and token:
+            from ..admin_client import AdminClient
+
+            return AdminClient(server, token)
+    from ..service import Harness
+
+    return Harness(home, database_url)
+
+
+def with_teacher(command=None):
+    """Give a teacher command ``--home``, ``--database-url``, ``--server`` and ``--token``,
+    and ``backend``: the home or the server it acts on (:func:`teacher_backend`), with the
+    service's method names either way.
+
+    The command's help gains :data:`TEACHER_RULE` before its example.
+    """
+    def decorate(f):
+        @functools.wraps(f)
+        def run(*args, home, database_url, server, token, **kwargs):
+            backend = teacher_backend(home, database_url, server, token)
+            try:
+                return f(*args, backend=backend, **kwargs)
+            finally:
+                backend.close_connections()
+
+        if run.__doc__ and "\b\nExample:" in run.__doc__:
+            import inspect
+
+            run.__doc__ = inspect.cleandoc(run.__doc__).replace(
+                "\b\nExample:", TEACHER_RULE + "\n\n\b\nExample:")
+        return local_home_option(database_url_option(server_option(token_option(run))))
+
+    return decorate if command is None else decorate(command)
+
+
+def remote(backend) -> bool:
+    """Whether ``backend`` is a server (not the home)."""
+    from ..admin_client import AdminClient
+
+    return isinstance(backend, AdminClient)

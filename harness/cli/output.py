@@ -14,22 +14,75 @@ from rich.console import Console
 from rich.table import Table
 
 from ..csvsafe import csv_text, write_csv
+from ..schemas import BoardRow, PrivateBoardRow
 
 Column = tuple[str, str]          # (key in the row dict, header in the table)
 FREE_TEXT = {"message", "title", "members", "description", "team"}
 
 
-def short_time(value) -> str:
-    """ISO 8601 -> ``2026-11-27 07:17`` (UTC) for tables; the JSON keeps the full value."""
-    if not value:
-        return "-"
+def _moment(value) -> datetime | None:
+    """An ISO 8601 time as an aware datetime in UTC (None when it is not one)."""
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M")
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None \
+        else moment.astimezone(timezone.utc)
+
+
+def short_time(value) -> str:
+    """ISO 8601 -> ``2026-11-27 07:17`` (UTC, which the column's header says) for tables;
+    the JSON keeps the full value."""
+    if not value:
+        return "-"
+    moment = _moment(value)
+    return str(value) if moment is None else moment.strftime("%Y-%m-%d %H:%M")
+
+
+def countdown(value, now: datetime | None = None) -> str | None:
+    """How long until ``value`` (ISO 8601): ``in 42 min``, ``in 5 h 12 min`` within two
+    days, ``in 23 days`` within 60; None when it is further (the date says it better) or
+    past.
+    """
+    moment = _moment(value) if value else None
+    if moment is None:
+        return None
+    left = (moment - (now or datetime.now(timezone.utc))).total_seconds()
+    minutes = int(left // 60)
+    if left <= 0 or minutes >= 60 * 24 * 60:
+        return None
+    if minutes < 60:
+        return f"in {max(minutes, 1)} min"
+    if minutes < 48 * 60:
+        return f"in {minutes // 60} h {minutes % 60} min"
+    return f"in {minutes // (60 * 24)} days"
+
+
+def deadline_cell(value, now: datetime | None = None, *, running: bool = True) -> str:
+    """A deadline for a table whose header says UTC: the date and time, and under it how
+    long is left (:func:`countdown`) while that reads better than the date; not when the
+    clock is not ``running`` (a competition closed early)."""
+    if not value:
+        return "none"
+    left = countdown(value, now) if running else None
+    return short_time(value) + (f"\n{left}" if left else "")
+
+
+def _decimals_in(value: float) -> int:
+    """The decimals a number needs to be written in full (at most 12)."""
+    return len(f"{value:.12f}".rstrip("0").partition(".")[2])
+
+
+def score_format(values: Iterable, decimals: int | None = None) -> Callable:
+    """A formatter showing scores with the competition's ``public_decimals`` (``0.900``,
+    not ``0.9``), never hiding a decimal a score has (a Ladder's step may have more).
+
+    With ``decimals`` unknown (the public board without a token), the scores of the
+    column set it: the most decimals any of them needs.
+    """
+    if decimals is None:
+        decimals = max((_decimals_in(v) for v in values if v is not None), default=0)
+    return lambda v: "-" if v is None else f"{v:.{max(decimals, _decimals_in(v))}f}"
 
 
 def cell(value) -> str:
@@ -68,7 +121,7 @@ def save_csv(path, records: Sequence[dict], fields: Sequence[str] | None = None)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         write_csv(f, _csv_fields(records, fields, ()), records, verbatim=VERBATIM)
 
 
@@ -120,7 +173,9 @@ def emit(obj, fmt: str, columns: Sequence[Column] = (), rows: Iterable[dict] | N
     rows = list(obj if rows is None else rows)
     keys = [k for k, _ in columns]
     formatters = formatters or {}
-    table = Table(title=title, caption=caption, header_style="bold", box=box.SIMPLE_HEAD)
+    # two spaces between columns and none at the edges: a board fits 80 columns
+    table = Table(title=title, caption=caption, header_style="bold", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, collapse_padding=True)
     marked = [bool(mark and mark(row)) for row in rows]
     if any(marked):
         table.add_column("")
@@ -128,7 +183,8 @@ def emit(obj, fmt: str, columns: Sequence[Column] = (), rows: Iterable[dict] | N
         free_text = key in FREE_TEXT      # only these wrap; numbers and times stay on one line
         table.add_column(header, justify="right" if key in ("rank", "id", "entries") or
                          key.endswith("score") else "left", no_wrap=not free_text,
-                         min_width=10 if free_text else None)
+                         min_width=10 if free_text else None,
+                         overflow="fold" if free_text else "ellipsis")   # long words go on
     for row, is_marked in zip(rows, marked):
         cells = [formatters.get(k, cell)(row.get(k)) for k in keys]
         if any(marked):
@@ -142,6 +198,14 @@ def emit(obj, fmt: str, columns: Sequence[Column] = (), rows: Iterable[dict] | N
 def half_width(interval) -> float | None:
     """Half a board row's 95% ``interval``: the "±" beside its score (None without one)."""
     return None if not interval else (interval[1] - interval[0]) / 2
+
+
+def board_fields(board: str) -> list[str]:
+    """The CSV columns of a board's rows (:func:`board_records`), from the API's models:
+    the header of a board without rows."""
+    model = PrivateBoardRow if board == "private" else BoardRow
+    return [f for f in model.model_fields if f != "interval"] + ["interval_low",
+                                                                  "interval_high"]
 
 
 def board_records(rows: Sequence[dict]) -> list[dict]:

@@ -24,7 +24,7 @@ from ..errors import AuthError, HarnessError, NotFoundError, http_status
 from ..home import RELEASED_FILES
 from ..schemas import (Board, Competition, CompetitionSummary, ErrorDetail, Selection,
                        Submission, UploadAnswer, UploadForm, ValidationErrorDetail)
-from .deps import TOKEN_REQUIRED, HarnessDep, OptionalTeamDep, SlugDep, TeamDep
+from .deps import TOKEN_REQUIRED, HarnessDep, OptionalTeamDep, ReaderDep, SlugDep, TeamDep
 from .uploads import read_upload
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -47,7 +47,8 @@ _PAGE_HEADERS = {
 # route, and the token check (401, 429) before the route's own work
 _COMMON = {
     400: "The request has both Transfer-Encoding and Content-Length.",
-    401: "No valid team token: send `Authorization: Bearer TOKEN`.",
+    401: "No valid token: send `Authorization: Bearer TOKEN` (a team's; the routes that "
+         "only read the competitions and their files also take the teacher's).",
     413: "The request body is over this route's limit.",
     429: "Too many bad tokens from this address; wait `Retry-After` seconds.",
 }
@@ -81,14 +82,14 @@ def _body(schema: dict, media_type: str) -> dict:
 @router.get("/competitions", summary="List the competitions",
             response_model=list[CompetitionSummary], responses=_errors(),
             response_description="Every competition on this server.")
-def list_competitions(team: TeamDep, h: HarnessDep) -> list[dict]:
+def list_competitions(reader: ReaderDep, h: HarnessDep) -> list[dict]:
     return h.list_competitions()
 
 
 @router.get("/competitions/{slug}", summary="One competition, with its rules",
             response_model=Competition, responses=_errors({404: _UNKNOWN}),
             response_description="The competition.")
-def get_competition(team: TeamDep, slug: SlugDep, h: HarnessDep) -> dict:
+def get_competition(reader: ReaderDep, slug: SlugDep, h: HarnessDep) -> dict:
     return h.get_competition(slug)
 
 
@@ -98,7 +99,7 @@ def get_competition(team: TeamDep, slug: SlugDep, h: HarnessDep) -> dict:
             responses={200: {"description": "The file.", "content": {"text/csv": {
                 "schema": {"type": "string", "format": "binary"}}}},
                 **_errors({404: _UNKNOWN + " Or no such released file."})})
-def download(team: TeamDep, slug: SlugDep,
+def download(reader: ReaderDep, slug: SlugDep,
              name: Annotated[str, Path(description="The released file's name.")],
              h: HarnessDep):
     if name not in RELEASED_FILES:     # checked here too, before the service sees the name

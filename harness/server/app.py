@@ -11,11 +11,14 @@ import os
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from .. import __version__
-from . import api, deps, limits
+from . import admin, api, deps, limits
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# where the Swagger UI and ReDoc assets fastapi-offline ships are served (no token needed)
+DOCS_ASSETS_URL = "/static-offline-docs"
 DESCRIPTION = (
     "Kaggle-style competitions for teaching machine learning. Send `Authorization: Bearer "
     "TOKEN` (from your teacher); the public leaderboard needs no token. Every refusal is "
@@ -26,7 +29,10 @@ DESCRIPTION = (
 
 
 def create_app(harness, *, throttle: deps.FailureThrottle | None = None) -> FastAPI:
-    """The server's app: the JSON API under /api, OpenAPI at /docs, and the web pages.
+    """The server's app: the JSON API under /api, OpenAPI at /docs and /redoc, the web pages.
+
+    The docs pages load Swagger UI and ReDoc from this server, never from a CDN, so they
+    work on a classroom network without internet.
 
     Parameters
     ----------
@@ -39,12 +45,14 @@ def create_app(harness, *, throttle: deps.FailureThrottle | None = None) -> Fast
     -------
     fastapi.FastAPI
     """
-    app = FastAPI(title="harness", version=__version__,
-                  description=DESCRIPTION)
+    # FastAPI's own /docs and /redoc, with assets served here instead of from a CDN
+    app = FastAPIOffline(title="harness", version=__version__, description=DESCRIPTION,
+                         static_url=DOCS_ASSETS_URL)
     app.state.harness = harness
     app.state.throttle = throttle or deps.FailureThrottle()
     api.install(app)
-    routers, uploads = [api.router], {api.submit}
+    app.include_router(admin.router)
+    routers, uploads = [api.router, admin.router], {api.submit, *admin.UPLOAD_ROUTES}
     try:
         from . import pages
     except ModuleNotFoundError as exc:

@@ -16,9 +16,10 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import AuthError, NotFoundError
+from ..errors import AuthError, ForbiddenError, NotFoundError
 from ..schemas import Team
-from ..service import Harness
+from ..service import Harness, Teacher, actor_name
+from ..service.context import ACTOR
 from ..spec import SLUG_RE
 
 bearer = HTTPBearer(auto_error=False, description="The team token from your teacher.")
@@ -26,6 +27,10 @@ bearer = HTTPBearer(auto_error=False, description="The team token from your teac
 # the same words for a missing and a wrong token: the answer must not say which part failed
 TOKEN_REQUIRED = ("a valid team token is required: send `Authorization: Bearer TOKEN` "
                   "(students: `harness login --server URL --token TOKEN`)")
+
+
+TEACHER_REQUIRED = ("a valid teacher token is required: send `Authorization: Bearer TOKEN` "
+                    "with a token from `harness teacher token` (run on the server machine)")
 
 
 class FailureThrottle:
@@ -76,14 +81,20 @@ def get_harness(request: Request) -> Harness:
     return request.app.state.harness
 
 
-async def _authenticate(request: Request,
-                        credentials: HTTPAuthorizationCredentials | None) -> Team:
+def _throttled(request: Request) -> tuple[FailureThrottle, str]:
+    """The throttle and the client's address; 429 at once for a blocked address."""
     throttle: FailureThrottle = request.app.state.throttle
     client = request.client.host if request.client else "?"
     wait = throttle.retry_after(client)
     if wait:
         raise HTTPException(429, f"too many bad tokens from this address; try again in "
                                  f"{wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})
+    return throttle, client
+
+
+async def _authenticate(request: Request,
+                        credentials: HTTPAuthorizationCredentials | None) -> Team:
+    throttle, client = _throttled(request)
     if credentials is None or not credentials.credentials:
         raise AuthError(TOKEN_REQUIRED)
     team = await run_in_threadpool(get_harness(request).authenticate, credentials.credentials)
@@ -91,6 +102,47 @@ async def _authenticate(request: Request,
         await asyncio.sleep(throttle.failed(client))
         raise AuthError(TOKEN_REQUIRED)
     return Team.model_validate(team)
+
+
+async def require_reader(request: Request,
+                         credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                         ) -> Team | None:
+    """A team's token or a teacher's, for the routes that only read what every team may
+    see (the competitions and their released files): the caller's team, or None for the
+    teacher. 401 when missing or wrong."""
+    throttle, client = _throttled(request)
+    if credentials is None or not credentials.credentials:
+        raise AuthError(TOKEN_REQUIRED)
+    h = get_harness(request)
+    team = await run_in_threadpool(h.authenticate, credentials.credentials)
+    if team is not None:
+        return Team.model_validate(team)
+    if await run_in_threadpool(h.authenticate_teacher, credentials.credentials) is not None:
+        return None
+    await asyncio.sleep(throttle.failed(client))
+    raise AuthError(TOKEN_REQUIRED)
+
+
+async def require_teacher(request: Request,
+                          credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                          ) -> Teacher:
+    """The teacher token's identity from ``Authorization: Bearer TOKEN``: 401 when missing
+    or wrong, 403 for a team's token. The teacher actions of the request are audited as
+    done by this token."""
+    throttle, client = _throttled(request)
+    if credentials is None or not credentials.credentials:
+        raise AuthError(TEACHER_REQUIRED)
+    h = get_harness(request)
+    teacher = await run_in_threadpool(h.authenticate_teacher, credentials.credentials)
+    if teacher is None:
+        if await run_in_threadpool(h.authenticate, credentials.credentials) is not None:
+            raise ForbiddenError("this is the teacher's part of the server; a team token "
+                                 "cannot use it")
+        await asyncio.sleep(throttle.failed(client))
+        raise AuthError(TEACHER_REQUIRED)
+    # set in the request's own context: the route (and the threads it runs in) see it
+    ACTOR.set(actor_name(teacher))
+    return teacher
 
 
 async def require_team(request: Request,
@@ -124,4 +176,6 @@ def valid_slug(slug: Annotated[str, Path(description="The competition's slug, e.
 HarnessDep = Annotated[Harness, Depends(get_harness)]
 TeamDep = Annotated[Team, Depends(require_team)]
 OptionalTeamDep = Annotated[Team | None, Depends(optional_team)]
+TeacherDep = Annotated[Teacher, Depends(require_teacher)]
+ReaderDep = Annotated[Team | None, Depends(require_reader)]
 SlugDep = Annotated[str, Depends(valid_slug)]

@@ -25,9 +25,10 @@ class Upload(NamedTuple):
     filename: str
     data: bytes
     message: str
+    fields: dict = {}           # the other text fields asked for (a baseline's name)
 
 
-async def read_upload(request: Request, cap: int) -> Upload:
+async def read_upload(request: Request, cap: int, fields: tuple[str, ...] = ()) -> Upload:
     """The upload in ``request``'s multipart form, refusing with 413 once it passes ``cap``.
 
     Content-Length is checked before anything is read; the bytes are counted while they
@@ -39,6 +40,8 @@ async def read_upload(request: Request, cap: int) -> Upload:
         A request whose body has not been read yet.
     cap : int
         The competition's largest file, in bytes (``rules.max_upload_bytes``).
+    fields : tuple of str
+        Other text fields of the form to return (in ``Upload.fields``).
 
     Returns
     -------
@@ -82,4 +85,5 @@ async def read_upload(request: Request, cap: int) -> Upload:
         raise too_large
     message = form.get(MESSAGE_FIELD)
     return Upload(upload.filename or "submission.csv", data,
-                  message if isinstance(message, str) else "")
+                  message if isinstance(message, str) else "",
+                  {f: form[f] for f in fields if isinstance(form.get(f), str)})

@@ -15,10 +15,13 @@ Layers, bottom to top::
     service (this package)          rules + store + the home's files:
         context                       the home, the database, shared helpers
         competitions                  registry, answer keys, files, state
-        teams                         teams, tokens, rosters
+        teams                         teams, tokens, rosters and their repair
+        teachers                      teacher tokens (the /api/admin routes)
         boards                        standings read model, public/private boards
         submissions                   uploads, baselines, limits, archive, Ladder
         history                       rescore, score history, audit log
+        grades                        the teacher's grade table, per team or member
+        monitor                       uploads per day, teams that look like probing
         Harness                       the facade callers use (below)
     server, cli, pages, baselines   callers
 
@@ -38,12 +41,16 @@ from typing import Iterable
 
 from .. import rules
 from ..home import Prepared
+from ..roster import RosterRow, parse_roster, read_roster, tokens_path, write_tokens
 from ..scoring import AnswerKey
 from .boards import Boards
 from .competitions import Competitions
-from .context import ServiceContext
+from .context import ServiceContext, acting_as
+from .grades import grade_table
 from .history import History
+from .monitor import Monitor
 from .submissions import REFUSAL_WINDOW, STORED_REFUSALS, Submissions
+from .teachers import Teacher, Teachers, actor_name
 from .teams import Team, Teams
 
 
@@ -76,9 +83,11 @@ class Harness:
         self.database_url: str = self.context.database_url
         self.competitions = Competitions(self.context)
         self.teams = Teams(self.context)
+        self.teachers = Teachers(self.context)
         self.boards = Boards(self.context, self.competitions)
         self.uploads = Submissions(self.context, self.competitions, self.teams, self.boards)
         self.history = History(self.context, self.competitions, self.boards)
+        self.monitor = Monitor(self.context, self.competitions)
 
     def close_connections(self) -> None:
         """Release the database connections (the Harness stays usable)."""
@@ -119,30 +128,96 @@ class Harness:
         return self.competitions.set_state(slug, rules.OPEN)
 
     def reveal(self, slug: str) -> dict:
-        """Show the private board to everyone; later uploads are late (scored, never ranked)."""
+        """Show the private board to everyone; later uploads are late (scored, never ranked).
+
+        Only once the competition is closed or past its deadline (ForbiddenError before):
+        a reveal cannot be undone."""
         return self.competitions.set_state(slug, rules.REVEALED)
 
     # ------------------------------------------------------------------ teams
 
-    def add_team(self, name: str, members: Iterable[str] = ()) -> tuple[Team, str]:
+    def add_team(self, name: str, members: Iterable[str] = (),
+                 section: str | None = None) -> tuple[Team, str]:
         """Create a team; returns it and its token (shown once, stored only hashed)."""
-        return self.teams.add_team(name, members)
+        return self.teams.add_team(name, members, section)
 
     def new_token(self, team: Team) -> str:
         """Revoke a team's tokens and issue a new one (for a lost token)."""
         return self.teams.new_token(team)
 
-    def import_roster(self, csv_path: str | Path, out_path: str | Path | None = None) -> Path:
-        """Create the teams of a ``team,member`` roster; see :meth:`Teams.import_roster`."""
-        return self.teams.import_roster(csv_path, out_path)
+    def reissue_token(self, name: str) -> tuple[Team, str]:
+        """A new token for the team called ``name``; the old one fails at once."""
+        return self.teams.reissue_token(name)
+
+    def import_roster(self, rows: list[RosterRow], source: str = "roster",
+                      deliver=None) -> dict:
+        """Create the teams of a parsed roster; see :meth:`Teams.import_roster`."""
+        return self.teams.import_roster(rows, source, deliver)
+
+    def import_roster_file(self, csv_path: str | Path, out_path: str | Path | None = None
+                           ) -> tuple[Path | None, dict]:
+        """Import the roster CSV at ``csv_path`` and write the new teams' tokens file
+        (``out_path``, default ``ROSTER-tokens.csv`` beside it; mode 0600, never over an
+        existing file; not written when no team is new). Returns its path and the
+        summary of :meth:`Teams.import_roster`; a file that cannot be written undoes the
+        import."""
+        text, name = read_roster(csv_path)
+        rows = parse_roster(text, name)
+        out = tokens_path(csv_path, out_path)
+        result = self.teams.import_roster(
+            rows, name, deliver=lambda tokens: tokens and write_tokens(out, tokens))
+        return (out if result["tokens"] else None), result
+
+    def rename_team(self, old: str, new: str) -> Team:
+        """Rename a team (submissions, scores and token stay)."""
+        return self.teams.rename_team(old, new)
+
+    def remove_team(self, name: str) -> Team:
+        """Take a team off the boards and grades (history kept; :meth:`restore_team`)."""
+        return self.teams.remove_team(name)
+
+    def restore_team(self, name: str) -> Team:
+        """Bring a removed team back onto the boards, its token working again."""
+        return self.teams.restore_team(name)
+
+    def add_member(self, team: str, member: str, section: str | None = None) -> Team:
+        """Add a member to a team."""
+        return self.teams.add_member(team, member, section)
+
+    def remove_member(self, team: str, member: str) -> Team:
+        """Take a member out of a team."""
+        return self.teams.remove_member(team, member)
+
+    def move_member(self, member: str, to: str, source: str | None = None) -> Team:
+        """Move a member into team ``to`` (``source``: the team they leave, if ambiguous)."""
+        return self.teams.move_member(member, to, source)
 
     def authenticate(self, token: str | None) -> Team | None:
         """The team a token belongs to, or None (no detail about what was wrong)."""
         return self.teams.authenticate(token)
 
-    def list_teams(self) -> list[Team]:
-        """Every team with its members, by name."""
-        return self.teams.list_teams()
+    def list_teams(self, *, removed: bool = False) -> list[Team]:
+        """Every team with its members, by name (removed ones only when ``removed``)."""
+        return self.teams.list_teams(removed=removed)
+
+    def roster(self, *, removed: bool = False) -> list[dict]:
+        """One row per member: team, member, section, removed."""
+        return self.teams.roster(removed=removed)
+
+    # ------------------------------------------------------------------ teachers
+
+    def issue_teacher_token(self, label: str = "") -> tuple[Teacher, str]:
+        """A new teacher token for the /api/admin routes (shown once, stored hashed)."""
+        return self.teachers.issue(label)
+
+    def revoke_teacher_token(self, *, token: str | None = None, token_id: int | None = None,
+                             everyone: bool = False) -> int:
+        """End one teacher token (by token or id) or all; returns how many."""
+        return self.teachers.revoke(token=token, token_id=token_id, everyone=everyone)
+
+    def authenticate_teacher(self, token: str | None) -> Teacher | None:
+        """The teacher token's identity, or None."""
+        return self.teachers.authenticate(token)
 
     def team_named(self, name: str) -> Team:
         """The team called ``name`` (NotFoundError if there is none)."""
@@ -190,6 +265,18 @@ class Harness:
         board raises ForbiddenError before the reveal unless ``teacher``."""
         return self.boards.leaderboard(slug, board, teacher=teacher)
 
+    def uploads_per_day(self, slug: str) -> list[dict]:
+        """Files sent, scored and refused per UTC day (teacher view)."""
+        return self.monitor.uploads_per_day(slug)
+
+    def probing_teams(self, slug: str) -> list[dict]:
+        """Teams whose uploads look like probing the public board (teacher view)."""
+        return self.monitor.probing_teams(slug)
+
+    def grades(self, slug: str, by: str = "team") -> dict:
+        """The grade table, per team or per roster member; see :func:`grades.grade_table`."""
+        return grade_table(self, slug, by)
+
     def rescore(self, slug: str) -> dict:
         """Score every archived submission again, keeping history; see :meth:`History.rescore`."""
         return self.history.rescore(slug)
@@ -203,4 +290,5 @@ class Harness:
         return self.history.score_history(slug, submission_id)
 
 
-__all__ = ["Harness", "Team", "REFUSAL_WINDOW", "STORED_REFUSALS"]
+__all__ = ["Harness", "Team", "Teacher", "REFUSAL_WINDOW", "STORED_REFUSALS", "acting_as",
+           "actor_name"]

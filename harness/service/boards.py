@@ -110,7 +110,7 @@ class Boards:
         return {"competition": slug, "board": board, "revealed": revealed,
                 "leaderboard": spec.rules.leaderboard, "metric": spec.metric.name,
                 "greater_is_better": gib, "scored_rows": n, "tied_with_leader": tied,
-                "rows": rows}
+                "public_decimals": spec.scoring.public_decimals, "rows": rows}
 
     # ------------------------------------------------------------------ uncertainty
 
@@ -350,7 +350,9 @@ class Boards:
                    standing.last_submission, standing.top_entries, standing.top_size,
                    func.coalesce(standing.baseline_name, TeamRow.name).label("name")
                    ).outerjoin(TeamRow, TeamRow.id == standing.team_id).where(
-            standing.competition_id == comp.id)
+            standing.competition_id == comp.id,
+            # a removed team is off the boards (its standing stays, for a restore)
+            TeamRow.removed_at.is_(None))
         # a Core execution: no ORM row processing on the board's hot path
         return s.connection().execute(q).all()
 

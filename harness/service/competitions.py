@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from .. import rules
 from ..errors import ForbiddenError, NotFoundError, PreparedError
 from ..home import RELEASED_FILES, Prepared, list_prepared, load_prepared
 from ..scoring import AnswerKey, round_public
-from ..store import CompetitionRow, StandingRow, utcnow
+from ..store import CompetitionRow, StandingRow, TeamRow, utcnow
 from ..store.queries import competition_state, insert_ignore
-from .context import ServiceContext, now_utc, record_audit
+from .context import ServiceContext, acting_as, now_utc, record_audit
 
 standings_table = StandingRow.__table__
 
@@ -35,6 +35,7 @@ class Competition:
     prepared: Prepared
     id: int
     stamp: tuple | None
+    auto_revealed: bool = False      # revealed by its deadline ([rules] reveal = "at_deadline")
 
     @property
     def spec(self):
@@ -89,6 +90,7 @@ class Competitions:
         with self._lock:
             cached = self._loaded.get(slug)
         if cached and cached.stamp == stamp:
+            self._reveal_when_due(cached)
             return cached
         try:
             prepared = load_prepared(self.context.home, slug)
@@ -101,7 +103,25 @@ class Competitions:
         comp = Competition(prepared, self._register(slug), stamp)
         with self._lock:
             self._loaded[slug] = comp
+        self._reveal_when_due(comp)
         return comp
+
+    def _reveal_when_due(self, comp: Competition) -> None:
+        """Reveal ``comp`` by itself once its deadline has passed, if its rules say
+        ``reveal = "at_deadline"``: a conditional update, so of many processes one reveals
+        (and audits it) and the rest find it done."""
+        r = comp.spec.rules
+        if comp.auto_revealed or r.reveal != "at_deadline" or r.deadline is None \
+                or now_utc() <= rules.as_utc(r.deadline):
+            return
+        with self.context.database.write() as s:
+            done = s.execute(update(CompetitionRow).where(
+                CompetitionRow.id == comp.id, CompetitionRow.state != rules.REVEALED)
+                .values(state=rules.REVEALED, revealed_at=utcnow())).rowcount
+            if done:
+                with acting_as("the deadline ([rules] reveal = \"at_deadline\")"):
+                    record_audit(s, "reveal", comp.slug, "at the deadline")
+        comp.auto_revealed = True
 
     def _register(self, slug: str) -> int:
         """The database id of ``slug``, creating its row on first use (any process may)."""
@@ -125,8 +145,10 @@ class Competitions:
         try:
             st = comp.prepared.solution_path.stat()
         except OSError:
-            raise NotFoundError(f"the answer key of {slug!r} is missing; the teacher should "
-                                f"run `harness prepare {slug} --force`") from None
+            raise NotFoundError(f"{slug!r} cannot be scored on this server right now; tell "
+                                "your teacher",
+                                hint=f"its answer key {comp.prepared.solution_path} is "
+                                     f"missing: run `{comp.prepared.prepare_command}`") from None
         stamp = (comp.stamp, st.st_mtime_ns, st.st_size)
         if not reload:
             with self._lock:
@@ -145,7 +167,8 @@ class Competitions:
             states = dict(s.execute(select(CompetitionRow.id, CompetitionRow.state)).all())
             teams = dict(s.execute(
                 select(standings_table.c.competition_id, func.count())
-                .where(standings_table.c.team_id.is_not(None))
+                .join(TeamRow, TeamRow.id == standings_table.c.team_id)
+                .where(TeamRow.removed_at.is_(None))
                 .group_by(standings_table.c.competition_id)).all())
         return [self._listing(c, states[c.id], teams.get(c.id, 0)) for c in comps]
 
@@ -154,16 +177,16 @@ class Competitions:
         comp = self.get(slug)
         with self.context.database.read() as s:
             state = competition_state(s, comp.id)
-            teams = s.scalar(select(func.count()).where(
-                standings_table.c.competition_id == comp.id,
-                standings_table.c.team_id.is_not(None)))
+            teams = s.scalar(select(func.count()).select_from(standings_table).join(
+                TeamRow, TeamRow.id == standings_table.c.team_id).where(
+                standings_table.c.competition_id == comp.id, TeamRow.removed_at.is_(None)))
         d = self._listing(comp, state, teams or 0)
         r = comp.spec.rules
         d["rules"] = {"deadline": rules.iso_utc(r.deadline), "daily_limit": r.daily_limit,
                       "reset_timezone": r.reset_timezone, "total_limit": r.total_limit,
                       "final_selections": r.final_selections, "leaderboard": r.leaderboard,
                       "ladder_step": r.ladder_step, "max_upload_mb": r.max_upload_mb,
-                      "refusal_limit": r.refusal_limit}
+                      "refusal_limit": r.refusal_limit, "reveal": r.reveal}
         d["public_decimals"] = comp.spec.scoring.public_decimals
         d["task"] = comp.spec.data.task
         d["id_column"] = comp.spec.data.id_column
@@ -187,8 +210,9 @@ class Competitions:
                                 f"{', '.join(RELEASED_FILES)}")
         path = self.get(slug).prepared.released_dir / name
         if not path.is_file():
-            raise NotFoundError(f"{name} of {slug!r} is missing; the teacher should run "
-                                f"`harness prepare {slug} --force`")
+            raise NotFoundError(f"{name} of {slug!r} is not on this server right now; tell "
+                                "your teacher", hint=f"{path} is missing: run "
+                                                     f"`{self.get(slug).prepared.prepare_command}`")
         return path
 
     def state(self, slug: str, *, now: datetime | None = None) -> str:
@@ -204,15 +228,25 @@ class Competitions:
         Raises
         ------
         ForbiddenError
-            ``slug`` is revealed and ``state`` is not: the private board is public.
+            ``slug`` is revealed and ``state`` is not: the private board is public. Or
+            ``state`` is revealed while ``slug`` is still open (not closed, deadline not
+            passed): a reveal cannot be undone, so the competition must end first.
         """
         comp = self.get(slug)
         db = self.context.database
+        deadline = comp.spec.rules.deadline
         with db.write() as s:
             row = s.get(CompetitionRow, comp.id, with_for_update=not db.is_sqlite)
             if row.state == rules.REVEALED and state != rules.REVEALED:
                 raise ForbiddenError(f"{slug!r} is already revealed; its private board is "
                                      "public, so it cannot be closed or reopened")
+            if state == rules.REVEALED and rules.effective_state(
+                    row.state, deadline, now_utc()) == rules.OPEN:
+                until = f"until {rules.iso_utc(deadline)}" if deadline else "with no deadline"
+                raise ForbiddenError(
+                    f"{slug!r} is still open ({until}); a reveal cannot be undone and "
+                    f"makes the private board public, so close it first: `harness close "
+                    f"{slug}`, then `harness reveal {slug}`")
             record_audit(s, state_action(state), slug, f"was {row.state}")
             row.state = state
             if state == rules.CLOSED:

@@ -7,6 +7,8 @@ are the few rules they all apply to what they store.
 
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 
@@ -45,9 +47,32 @@ def now_utc(now: datetime | None = None) -> datetime:
     return rules.as_utc(now) if now is not None else rules.as_utc(utcnow())
 
 
+# Who the teacher actions of this thread or request are done by, for the audit log: the
+# server's admin routes set it to the teacher token that was sent; commands on the server
+# machine act as the home. A context variable, so each request (and the threads it runs
+# work in) keeps its own.
+ACTOR: ContextVar[str] = ContextVar("harness_actor", default="home (server machine)")
+
+
+@contextlib.contextmanager
+def acting_as(actor: str):
+    """Record the teacher actions inside the ``with`` block as done by ``actor``."""
+    reset = ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        ACTOR.reset(reset)
+
+
 def record_audit(session, action: str, slug: str | None, detail: str) -> None:
-    """Record a teacher action in the same transaction as the action itself."""
-    session.add(AuditRow(at=utcnow(), action=action, competition=slug, detail=detail))
+    """Record a teacher action, and who did it, in the same transaction as the action."""
+    session.add(AuditRow(at=utcnow(), action=action, competition=slug, detail=detail,
+                         actor=ACTOR.get()))
+
+
+def name_key(name: str) -> str:
+    """What makes two team names the same: case and surrounding spaces ignored."""
+    return name.strip().casefold()
 
 
 def clean_name(name, what: str) -> str:

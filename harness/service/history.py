@@ -124,7 +124,8 @@ class History:
             if slug is not None:
                 q = q.where((AuditRow.competition == slug) | AuditRow.competition.is_(None))
             return [{"at": rules.iso_utc(r.at), "action": r.action,
-                     "competition": r.competition, "detail": r.detail}
+                     "competition": r.competition, "detail": r.detail,
+                     "actor": r.actor or "home (server machine)"}
                     for r in s.scalars(q)]
 
     def score_history(self, slug: str, submission_id: int) -> list[dict]:

@@ -233,7 +233,8 @@ class Submissions:
                 row = rows.get(i)
                 if row is None:
                     raise NotFoundError(f"submission {i} is not one of team {team_name!r}'s "
-                                        f"submissions to {slug!r}")
+                                        f"submissions to {slug!r}; "
+                                        + self._own_ids(s, comp, team_id))
                 if row.status != "scored" or row.late:
                     raise HarnessError(f"submission {i} cannot be selected: only scored, "
                                        "on-time submissions count on the private board")
@@ -242,6 +243,20 @@ class Submissions:
             for i in ids:
                 s.add(SelectionRow(competition_id=comp.id, team_id=team_id, submission_id=i))
         return [d for d in self.submissions_page(slug, team)[0] if d["selected"]]
+
+    @staticmethod
+    def _own_ids(s, comp: Competition, team_id: int, shown: int = 10) -> str:
+        """The team's newest selectable ids, for a message about an id that is not theirs."""
+        submission = submissions_table.c
+        ids = list(s.scalars(select(submission.id).where(
+            submission.competition_id == comp.id, submission.team_id == team_id,
+            submission.status == "scored", submission.late.is_(False))
+            .order_by(submission.id.desc()).limit(shown + 1)))
+        if not ids:
+            return "your team has no scored submission to select yet"
+        more = ", ..." if len(ids) > shown else ""
+        return ("yours that can be selected (newest first): "
+                + ", ".join(map(str, ids[:shown])) + more)
 
     def _check_refusals(self, s, comp: Competition, team_id: int, now: datetime) -> None:
         """Refuse (429) a team that sent ``[rules] refusal_limit`` refused files in the last

@@ -6,10 +6,11 @@ Only :mod:`harness.service` uses this package; everything above calls the servic
 
 from .db import Database, default_url, to_store_time, utcnow
 from .models import (SCHEMA_VERSION, AuditRow, CompetitionRow, MemberRow, QuotaRow, ScoreHistoryRow,
-                     SelectionRow, StandingRow, SubmissionRow, TeamRow, TokenRow)
+                     SelectionRow, StandingRow, SubmissionRow, TeacherTokenRow, TeamRow,
+                     TokenRow)
 from .queries import competition_state, insert_ignore
 
 __all__ = ["Database", "default_url", "to_store_time", "utcnow", "SCHEMA_VERSION", "AuditRow",
            "CompetitionRow", "MemberRow", "QuotaRow", "ScoreHistoryRow", "SelectionRow",
-           "StandingRow", "SubmissionRow", "TeamRow", "TokenRow", "competition_state",
+           "StandingRow", "SubmissionRow", "TeacherTokenRow", "TeamRow", "TokenRow", "competition_state",
            "insert_ignore"]

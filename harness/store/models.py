@@ -16,9 +16,10 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # 1: the first release; 2: adds `audit`; 3: standings.top_entries as JSON; 4: adds
-# `replicates`. Each has its Alembic migration in migrations/versions, which also sets this
-# number in the database.
-SCHEMA_VERSION = 4
+# `replicates`; 5: teacher tokens, team name keys and removal, member sections, the audit
+# actor. Each has its Alembic migration in migrations/versions, which also sets this number
+# in the database.
+SCHEMA_VERSION = 5
 
 
 class Base(DeclarativeBase):
@@ -45,11 +46,19 @@ class CompetitionRow(Base):
 
 
 class TeamRow(Base):
+    """A team. ``name_key`` (the name case-folded) is what is unique, so ``owls`` cannot
+    join ``Owls``; ``removed_at`` set: off the boards and grades, its history kept."""
+
     __tablename__ = "teams"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (Index("ux_teams_name_key", "name_key", unique=True),
+                      {"sqlite_autoincrement": True})
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    # nullable only because SQLite cannot add a NOT NULL column to a table others reference
+    # without rebuilding it; the service always sets it
+    name_key: Mapped[str | None] = mapped_column(String(220))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class MemberRow(Base):
@@ -59,6 +68,7 @@ class MemberRow(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"),
                                          nullable=False, index=True)
     name: Mapped[str] = mapped_column(String(200), nullable=False)
+    section: Mapped[str | None] = mapped_column(String(200))
 
 
 class TokenRow(Base):
@@ -70,6 +80,21 @@ class TokenRow(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"),
                                          nullable=False, index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class TeacherTokenRow(Base):
+    """A teacher token (for the /api/admin routes), stored only as its SHA-256 hex digest.
+
+    Kept apart from the team tokens, so a teacher token can never upload as a team and a
+    team token never reaches an admin route."""
+
+    __tablename__ = "teacher_tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    label: Mapped[str] = mapped_column(String(200), nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
@@ -187,7 +212,8 @@ class ReplicateRow(Base):
 
 
 class AuditRow(Base):
-    """One teacher action: close, reopen, reveal, rescore, team and baseline changes."""
+    """One teacher action: close, reopen, reveal, rescore, team and baseline changes, with
+    who acted (``actor``: the home, or which teacher token over HTTP)."""
 
     __tablename__ = "audit"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -196,3 +222,4 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(40), nullable=False)
     competition: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    actor: Mapped[str | None] = mapped_column(String(200))

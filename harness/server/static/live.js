@@ -1,4 +1,5 @@
-// Deadline countdowns and the board's self-refresh (no framework, no network but this server).
+// Deadline countdowns, the board's self-refresh and confirmations (no framework, no network
+// but this server).
 (function () {
   "use strict";
   function pad(n) { return String(n).padStart(2, "0"); }
@@ -9,7 +10,14 @@
       if (left <= 0) { el.textContent = "deadline passed"; el.classList.add("over"); return; }
       var d = Math.floor(left / 86400), h = Math.floor(left / 3600) % 24,
           m = Math.floor(left / 60) % 60, s = left % 60;
-      el.textContent = (d ? d + "d " : "") + pad(h) + ":" + pad(m) + ":" + pad(s) + " left";
+      if (d >= 60) {            // far away: a date reads better than a count of days
+        el.textContent = "until " + new Date(el.dataset.deadline).toISOString().slice(0, 10) +
+          " UTC";
+      } else if (d >= 2) {
+        el.textContent = d + " days left";
+      } else {
+        el.textContent = (d ? d + "d " : "") + pad(h) + ":" + pad(m) + ":" + pad(s) + " left";
+      }
       el.classList.toggle("soon", left < 3600);
     });
   }
@@ -25,6 +33,12 @@
       })
       .catch(function () { /* the server may restart; try again next time */ });
   }
+  // a form with data-confirm asks first (the teacher's close, reopen and reveal buttons);
+  // a listener here, as the page's CSP allows no inline script
+  document.addEventListener("submit", function (event) {
+    var ask = event.target.dataset ? event.target.dataset.confirm : null;
+    if (ask && !window.confirm(ask)) { event.preventDefault(); }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     tick();
     setInterval(tick, 1000);
