@@ -8,9 +8,12 @@ score that is not a finite number) is decided on all the rows at once. Matching 
 is accepted, the released order taking a fast path.
 
 Speed: parsing is pyarrow's multithreaded CSV reader with the column types
-fixed up front; id matching is a direct index for integer ids (O(n), no sort)
-and a hash index for text ids. ``make bench`` measures it against the parse
-alone and against a pandas ``read_csv`` + ``merge`` script.
+fixed up front; id matching is a direct index for integer ids (O(n), no sort).
+Text ids never become Python objects: the released order is one Arrow
+comparison, another order one sort of 64-bit hashes of the ids' bytes (checked
+byte for byte), and a file that is not the test ids in some order goes to
+Arrow's hash lookup to name its problem. ``make bench`` measures it against the
+parse alone and against a pandas ``read_csv`` + ``merge`` script.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .errors import SubmissionError
@@ -92,9 +96,17 @@ class AnswerKey:
         return self.ids.dtype.kind in "iu"
 
     @cached_property
+    def id_array(self) -> pa.Array:
+        """The text ids as one Arrow array (built once), for matching without Python objects."""
+        return pa.array(self.ids, type=pa.string())
+
+    @cached_property
     def _lookup(self):
-        """id -> position: a dense array for compact integer ids, else a hash index."""
-        if self.int_ids and self.n:
+        """id -> position: a dense array for compact integer ids, else a hash index; text
+        ids get their hashes sorted once (:class:`_TextIds`)."""
+        if not self.int_ids:
+            return ("text", _TextIds(self.id_array), None)
+        if self.n:
             lo, hi = int(self.ids.min()), int(self.ids.max())
             if hi - lo < 8 * self.n + 1024:
                 table = np.full(hi - lo + 1, -1, dtype=np.int64)
@@ -102,9 +114,38 @@ class AnswerKey:
                 return ("dense", lo, table)
         return ("hash", pd.Index(self.ids), None)
 
-    def positions(self, sub_ids: np.ndarray) -> np.ndarray:
-        """Position of each submitted id in the key, -1 where it is not a test id."""
+    def in_released_order(self, sub_ids: np.ndarray | pa.ChunkedArray) -> bool:
+        """True when the submitted ids are the test ids in the released order (the usual case)."""
+        if len(sub_ids) != self.n:
+            return False
+        if self.int_ids:
+            return bool(np.array_equal(sub_ids, self.ids))
+        return bool(pc.all(pc.equal(sub_ids, self.id_array)).as_py())
+
+    def permutation(self, sub_ids: np.ndarray | pa.ChunkedArray) -> np.ndarray | None:
+        """The key position of each submitted row, the fast way, if the ids are exactly
+        the test ids in another order; None if not, or if the fast way cannot tell (text
+        ids whose hashes collide): :meth:`positions` then places each row."""
+        if len(sub_ids) != self.n:
+            return None
+        kind, a, _ = self._lookup
+        if kind == "text":
+            return a.permutation(sub_ids)
+        pos = self.positions(sub_ids)
+        if pos.min() < 0:
+            return None
+        seen = np.zeros(self.n, dtype=bool)
+        seen[pos] = True
+        return pos if seen.all() else None     # n known ids covering all n
+
+    def positions(self, sub_ids: np.ndarray | pa.ChunkedArray) -> np.ndarray:
+        """Position of each submitted id in the key, -1 where it is not a test id.
+
+        ``sub_ids`` is a numpy array for integer ids, an Arrow array for text ids.
+        """
         kind, a, b = self._lookup
+        if kind == "text":
+            return a.positions(sub_ids)
         if kind == "dense":
             rel = sub_ids - a
             # one unsigned compare catches both ends: negatives wrap to huge values
@@ -131,6 +172,152 @@ class AnswerKey:
     @cached_property
     def y_private(self) -> np.ndarray:
         return self.y[self.private_index]
+
+
+class _TextIds:
+    """Where each submitted text id is in the answer key, with no Python object per id.
+
+    The key's ids are hashed once (64 bits of each id's bytes, read from Arrow's
+    buffers) and sorted with each row's number in the hash's low bits. The test ids
+    in another order sort to the same hashes, so one value sort of a submission's
+    hashes (several times faster than an argsort) pairs each of its rows with a key
+    row; the pairs are then compared byte for byte, so a hash collision cannot pass.
+    A file that is not such a permutation (an unknown, repeated or missing id; or a
+    collision, or key ids over ``8 * MAX_WORDS`` bytes) is placed row by row by
+    Arrow's hash lookup, to name its problem.
+    """
+
+    MAX_WORDS = 8
+
+    def __init__(self, key_ids: pa.Array):
+        self.key_ids = key_ids
+        n = len(key_ids)
+        self.row_bits = max(1, (n - 1).bit_length())
+        longest = pc.max(pc.binary_length(key_ids)).as_py() or 0
+        self.k = max(1, -(-longest // _WORD))
+        self.sorted_hashes = None
+        if n and self.k <= self.MAX_WORDS:
+            blocks = list(_id_word_blocks(key_ids, self.k))
+            words = np.concatenate([words for _, words, _ in blocks], axis=1)
+            lengths = np.concatenate([lengths for _, _, lengths in blocks])
+            packed = self._with_rows(_hash_words(words, lengths))
+            packed.sort()
+            rows = self._rows(packed)
+            packed >>= np.uint64(self.row_bits)
+            # two ids sharing the 64 - row_bits kept bits (odds ~n^2 / 2^(65 - row_bits):
+            # 1 key in 300 at 500,000 ids) leave this key to Arrow's lookup
+            if not (packed[1:] == packed[:-1]).any():
+                self.sorted_hashes, self.sorted_rows = packed, rows
+                self.words, self.lengths = words, lengths
+
+    def positions(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Position of each id in the key, -1 where it is not a test id."""
+        found = pc.fill_null(pc.index_in(ids, value_set=self.key_ids), -1)
+        return found.to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def permutation(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+        """The key row of each id if the ids are exactly the key's in some order; None if
+        not, or if hashes collide or the key's ids are too long to hash."""
+        if self.sorted_hashes is None or len(ids) != len(self.key_ids):
+            return None
+        packed = np.empty(len(ids), dtype=np.uint64)
+        for row, words, lengths in _id_word_blocks(ids, self.k):
+            packed[row:row + len(lengths)] = _hash_words(words, lengths)
+        packed = self._with_rows(packed)
+        packed.sort()
+        rows = self._rows(packed)
+        packed >>= np.uint64(self.row_bits)
+        if not np.array_equal(packed, self.sorted_hashes):
+            return None
+        del packed
+        pos = np.empty(len(ids), dtype=np.int64)
+        pos[rows] = self.sorted_rows
+        del rows
+        # equal hashes, now equal bytes: the same length and the same first 8 k bytes (the
+        # key's ids are no longer); block by block, read from Arrow's buffers again
+        for row, words, lengths in _id_word_blocks(ids, self.k):
+            at = pos[row:row + len(lengths)]
+            if not np.array_equal(self.lengths[at], lengths) or not all(
+                    np.array_equal(key_words[at], sub_words)
+                    for key_words, sub_words in zip(self.words, words)):
+                return None
+        return pos
+
+    def _with_rows(self, hashes: np.ndarray) -> np.ndarray:
+        """The hashes with their low bits replaced by the row numbers (in place)."""
+        shift = np.uint64(self.row_bits)
+        hashes >>= shift
+        hashes <<= shift
+        hashes |= np.arange(len(hashes), dtype=np.uint64)
+        return hashes
+
+    def _rows(self, packed: np.ndarray) -> np.ndarray:
+        """The row numbers kept in the low bits, as int64 (a view: they are < 2^63)."""
+        return (packed & np.uint64((1 << self.row_bits) - 1)).view(np.int64)
+
+
+_WORD = 8   # bytes per hashed word
+_BLOCK = 1 << 16   # ids per block: the words of a block are temporary, a few MB at most
+_LOW_BYTES = np.array([(1 << (8 * r)) - 1 for r in range(_WORD)] + [2**64 - 1], dtype=np.uint64)
+_MIX = np.uint64(0x9E3779B97F4A7C15)   # odd, about 2^64 / golden ratio: spreads bits upwards
+
+
+def _id_word_blocks(ids: pa.Array | pa.ChunkedArray, k: int):
+    """Blocks of consecutive text ids: ``(first row, words, lengths)``, where ``words``
+    holds the first ``8 k`` bytes of each id as ``k`` little-endian 64-bit words (zero
+    past the id's end) and ``lengths`` each id's length in bytes.
+
+    Read from Arrow's offsets and data buffers: no Python strings.
+    """
+    row = 0
+    for chunk in ids.chunks if isinstance(ids, pa.ChunkedArray) else [ids]:
+        for start in range(0, len(chunk), _BLOCK):
+            block = chunk.slice(start, _BLOCK)
+            yield row, *_block_words(block, k)
+            row += len(block)
+
+
+def _block_words(ids: pa.Array, k: int) -> tuple[np.ndarray, np.ndarray]:
+    m = len(ids)
+    offset_type = np.dtype(np.int64 if pa.types.is_large_string(ids.type) else np.int32)
+    _, offsets, data = ids.buffers()
+    off = np.frombuffer(offsets, dtype=offset_type, count=m + 1,
+                        offset=ids.offset * offset_type.itemsize)
+    first, end = int(off[0]), int(off[-1])
+    # the block's bytes, then room for a whole word read from the last id's last word
+    raw = np.zeros(end - first + _WORD * k, dtype=np.uint8)
+    if end > first:
+        raw[:end - first] = np.frombuffer(data, dtype=np.uint8, count=end - first,
+                                          offset=first)
+    lengths = np.diff(off)
+    words = np.empty((k, m), dtype=np.uint64)
+    width = int(lengths[0])
+    if (lengths == width).all():
+        # ids of one length (the usual: zero-padded numbers, hex digests): word j of id r
+        # starts at byte r * width + 8 j, a strided view with nothing to gather
+        for j in range(k):
+            view = np.ndarray((m,), dtype="<u8", buffer=raw, offset=_WORD * j,
+                              strides=(width,))
+            np.bitwise_and(view, _LOW_BYTES[min(max(width - _WORD * j, 0), _WORD)],
+                           out=words[j])
+    else:
+        starts = off[:-1] - first
+        # window i: the 8 bytes from byte i on (unaligned reads, numpy copes)
+        windows = np.ndarray((len(raw) - _WORD + 1,), dtype="<u8", buffer=raw, strides=(1,))
+        for j in range(k):
+            np.bitwise_and(windows[starts + _WORD * j],
+                           _LOW_BYTES[np.clip(lengths - _WORD * j, 0, _WORD)], out=words[j])
+    return words, lengths
+
+
+def _hash_words(words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each id from its words and length (multiply-xorshift per word)."""
+    hashes = lengths.astype(np.uint64)
+    for w in words:
+        hashes ^= w
+        hashes *= _MIX
+        hashes ^= hashes >> np.uint64(29)
+    return hashes
 
 
 @dataclass(frozen=True)
@@ -229,10 +416,11 @@ def parse_submission(data, key: AnswerKey) -> np.ndarray:
     if ids.null_count:
         raise SubmissionError(f"{_count(ids.null_count, 'row', 'has')} an empty {key.id_column!r}; every "
                               "row needs a test id")
-    ids = ids.to_numpy(zero_copy_only=False)
+    if key.int_ids:
+        ids = ids.to_numpy(zero_copy_only=False)
     preds = _predictions(preds_col, key)
-    if len(ids) == key.n and np.array_equal(ids, key.ids):
-        return preds                     # the released order: nothing to match
+    if key.in_released_order(ids):
+        return preds                     # nothing to match
     return _match(ids, preds, key)
 
 
@@ -376,9 +564,8 @@ def _predictions(col: pa.ChunkedArray, key: AnswerKey) -> np.ndarray:
                                   f"{_lines(bad)}); expected "
                                   f"{_what_predictions(key)}")
     if key.metric.needs_proba:
-        out = (p < 0) | (p > 1)
-        if out.any():
-            bad = np.flatnonzero(out)
+        if p.min() < 0 or p.max() > 1:     # two reductions first: no mask in the usual case
+            bad = np.flatnonzero((p < 0) | (p > 1))
             raise SubmissionError(f"{_count(len(bad), 'prediction', 'is')} outside [0, 1] (e.g. "
                                   f"{_few(p[bad[:EXAMPLES]].tolist())} on {_lines(bad)}); metric "
                                   f"{key.metric.name!r} scores probabilities of class 1")
@@ -408,20 +595,23 @@ def _in_classes(p: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return np.isin(p, classes)
 
 
-def _match(ids: np.ndarray, preds: np.ndarray, key: AnswerKey) -> np.ndarray:
+def _match(ids: np.ndarray | pa.ChunkedArray, preds: np.ndarray, key: AnswerKey) -> np.ndarray:
     """Reorder predictions into the key's order, refusing missing, extra or repeated ids."""
-    pos = key.positions(ids)
-    if len(ids) == key.n and pos.min() >= 0:
-        seen = np.zeros(key.n, dtype=bool)
-        seen[pos] = True
-        if seen.all():          # n known ids covering all n: a permutation, nothing to refuse
-            out = np.empty_like(preds)
-            out[pos] = preds
-            return out
+    pos = key.permutation(ids)
+    if pos is None:
+        pos = key.positions(ids)
+        _refuse_unmatched(ids, pos, key)
+    out = np.empty_like(preds)
+    out[pos] = preds
+    return out
+
+
+def _refuse_unmatched(ids: np.ndarray | pa.ChunkedArray, pos: np.ndarray, key: AnswerKey):
+    """Refuse unknown, repeated or missing ids, given each row's position in the key."""
     unknown = pos < 0
     if unknown.any():
         raise SubmissionError(f"{_count(int(unknown.sum()), 'id', 'is')} not a test id (e.g. "
-                              f"{_few(ids[unknown][:EXAMPLES].tolist())}); submit exactly the "
+                              f"{_few(_first(ids, unknown))}); submit exactly the "
                               f"ids of test.csv ({key.n} rows)")
     counts = np.bincount(pos, minlength=key.n)
     if (counts > 1).any():
@@ -434,9 +624,14 @@ def _match(ids: np.ndarray, preds: np.ndarray, key: AnswerKey) -> np.ndarray:
         raise SubmissionError(f"{_count(len(miss), 'test id', 'is')} missing (e.g. "
                               f"{_few(miss[:EXAMPLES].tolist())}); found {len(ids)} rows, "
                               f"expected {key.n}, one per id of test.csv")
-    out = np.empty_like(preds)
-    out[pos] = preds
-    return out
+
+
+def _first(ids: np.ndarray | pa.ChunkedArray, where: np.ndarray) -> list:
+    """The first few ids where ``where`` holds, as Python values (for a refusal)."""
+    rows = np.flatnonzero(where)[:EXAMPLES]
+    if isinstance(ids, np.ndarray):
+        return ids[rows].tolist()
+    return ids.take(rows).to_pylist()
 
 
 def _count(n: int, noun: str, verb: str = "") -> str:

@@ -1,12 +1,19 @@
 """The scorer: every refusal names what was expected and found; nothing reveals membership."""
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn import metrics as skm
 
+from harness import scoring
 from harness.errors import SubmissionError
 from harness.home import load_prepared
+from harness.metrics import METRICS
 from harness.scoring import AnswerKey, score
 
 
@@ -250,3 +257,132 @@ def test_line_numbers_count_blank_and_cr_only_lines(key, truth):
     rows[3] = f"{truth.id[3]},seven"
     body = "id,label\n\n" + "\n".join(rows) + "\n"
     assert "line 6: prediction 'seven' is not a number" in refusal(body.encode(), key)
+
+
+# --- text ids (Kaggle's usual image_0001234): matched in Arrow, no Python object per id ----
+
+ID_MAKERS = {
+    "one length": lambda i: f"image_{i:07d}",
+    "lengths vary": lambda i: f"img{i}",
+    "non-ASCII": lambda i: f"caf\u00e9-\U0001F600-{i}",
+    "over 64 bytes": lambda i: "x" * 70 + str(i),        # Arrow's lookup, not the hash sort
+}
+
+
+def text_key(ids, seed=0) -> AnswerKey:
+    """A roc_auc key over ``ids`` whose public and private parts both hold both classes."""
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    y = (np.arange(n) % 3 == 0).astype(np.float64)
+    public = rng.random(n) < 0.3
+    public[:3], public[3:6] = True, False
+    return AnswerKey("id", "label", np.array(ids, dtype=object), y, public,
+                     METRICS["roc_auc"], "binary")
+
+
+def proba_csv(ids, p) -> bytes:
+    return csv_bytes(pd.DataFrame({"id": ids, "label": p}))
+
+
+@pytest.mark.parametrize("make_id", ID_MAKERS.values(), ids=ID_MAKERS.keys())
+def test_text_ids_in_any_order_score_like_sklearn(make_id):
+    ids = [make_id(i) for i in range(3000)]
+    key = text_key(ids)
+    rng = np.random.default_rng(1)
+    p = np.round(np.clip(0.3 * key.y + rng.random(key.n) * 0.7, 0, 1), 2)   # ties too
+    released = score(proba_csv(ids, p), key)
+    assert released.public == pytest.approx(
+        skm.roc_auc_score(key.y[key.public], p[key.public]), abs=1e-12)
+    assert released.private == pytest.approx(
+        skm.roc_auc_score(key.y[~key.public], p[~key.public]), abs=1e-12)
+    order = rng.permutation(key.n)
+    shuffled = score(proba_csv(np.array(ids)[order], p[order]), key)
+    assert (shuffled.public, shuffled.private) == (released.public, released.private)
+    assert np.array_equal(shuffled.predictions, p)
+
+
+def test_text_id_refusals_name_the_ids():
+    ids = [f"image_{i:07d}" for i in range(500)]
+    key = text_key(ids)
+    sub = pd.DataFrame({"id": ids, "label": 0.5})
+    assert "1 id is not a test id (e.g. image_9999999); submit exactly the ids of test.csv " \
+           "(500 rows)" in refusal(csv_bytes(sub.assign(id=ids[:-1] + ["image_9999999"])), key)
+    assert "1 id is not a test id (e.g. image_00000001)" in \
+        refusal(csv_bytes(sub.assign(id=["image_00000001"] + ids[1:])), key)
+    msg = refusal(csv_bytes(pd.concat([sub, sub.iloc[[7, 3]]])), key)
+    assert "2 ids appear more than once (e.g. image_0000003, image_0000007)" in msg
+    msg = refusal(csv_bytes(sub.iloc[::-1].iloc[2:]), key)
+    assert "2 test ids are missing (e.g. image_0000498, image_0000499); found 498 rows, " \
+           "expected 500" in msg
+    for data in (csv_bytes(sub.iloc[1:]), csv_bytes(pd.concat([sub, sub.iloc[:1]]))):
+        msg = refusal(data, key).lower()
+        assert "public" not in msg and "private" not in msg
+
+
+@pytest.fixture
+def weak_hash(monkeypatch):
+    """Hash text ids by their first 8 bytes only, so that ids collide on purpose."""
+    monkeypatch.setattr(scoring, "_hash_words", lambda words, lengths: words[0].copy())
+
+
+def test_a_hash_collision_never_passes_for_a_test_id(weak_hash):
+    # unique first 8 bytes: the key's hashes are distinct, and the hash sort is used
+    ids = [f"{i:08d}-tail" for i in range(200)]
+    key = text_key(ids)
+    sub = pd.DataFrame({"id": ids, "label": 0.5}).iloc[::-1]
+    assert key.permutation(pa.chunked_array([pa.array(sub.id)])) is not None
+    for impostor in ("00000003-TAIL", "00000003-tail\x00", "00000003-tail-and-more"):
+        forged = pa.chunked_array([pa.array([impostor if i == "00000003-tail" else i
+                                             for i in sub.id])])
+        assert key.permutation(forged) is None
+    msg = refusal(csv_bytes(sub.replace({"id": {"00000003-tail": "00000003-TAIL"}})), key)
+    assert "1 id is not a test id (e.g. 00000003-TAIL)" in msg
+
+
+def test_test_ids_that_collide_are_matched_by_arrow(weak_hash):
+    ids = [f"image_{i:07d}" for i in range(300)]      # all share "image_00": one hash
+    key = text_key(ids)
+    p = np.linspace(0, 1, key.n)
+    order = np.random.default_rng(0).permutation(key.n)
+    got = score(proba_csv(np.array(ids)[order], p[order]), key)
+    assert np.array_equal(got.predictions, p)
+
+
+text_ids = st.lists(st.text(max_size=20) | st.text(min_size=60, max_size=80), min_size=1,
+                    max_size=40, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=text_ids, data=st.data())
+def test_text_id_positions_match_a_dictionary(ids, data):
+    key = text_key(ids)
+    where = {s: i for i, s in enumerate(ids)}
+    sub = data.draw(st.permutations(ids))
+    edit = data.draw(st.sampled_from(["none", "drop", "repeat", "foreign", "swap"]))
+    if edit == "drop":
+        sub = sub[1:]
+    elif edit == "repeat":
+        sub = sub + sub[:1]
+    elif edit in ("foreign", "swap"):
+        foreign = data.draw(st.text(max_size=70).filter(lambda s: s not in where))
+        sub = [foreign] + sub[1:] if edit == "swap" else sub + [foreign]
+    # chunks of any size, some of them slices that start inside a buffer
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(sub)), max_size=4)))
+    whole = pa.array(sub, type=pa.string())
+    bounds = [0, *cuts, len(sub)]
+    chunked = pa.chunked_array([whole.slice(a, b - a) for a, b in zip(bounds, bounds[1:])],
+                               type=pa.string())
+    expected = np.array([where.get(s, -1) for s in sub])
+    assert np.array_equal(key.positions(chunked), expected)
+    # blocks of a few ids too, so that blocks start inside chunks
+    with mock.patch.object(scoring, "_BLOCK", data.draw(st.sampled_from([3, 1 << 16]))):
+        perm = key.permutation(chunked)
+    preds = np.arange(len(sub), dtype=np.float64)
+    if sorted(sub) == sorted(ids):
+        if max(len(s.encode()) for s in ids) <= 8 * scoring._TextIds.MAX_WORDS:
+            assert np.array_equal(perm, expected)          # found by the hash sort
+        assert np.array_equal(scoring._match(chunked, preds, key)[expected], preds)
+    else:
+        assert perm is None
+        with pytest.raises(SubmissionError):
+            scoring._match(chunked, preds, key)
