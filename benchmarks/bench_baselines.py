@@ -1,7 +1,9 @@
-"""Wall and CPU time of each `digits` baseline preset (the issue's budget: strong under 60 s
-on 2 cores), with the validation score each reached. Training runs in this process after a
+"""Wall and CPU time of each baseline preset of a competition (the issue's budgets on 2
+cores: `digits` strong under 60 s, the image competition `shapes` strong under 120 s), with
+the validation score each reached. Training runs in this process after a
 warm-up import of torch (a one-time ~2-4 s per process, reported separately), in a prepared
-temporary home. Writes benchmarks/results/baselines.json.
+temporary home. Writes benchmarks/results/baselines.json (baselines-SLUG.json for another
+competition; `bench_baselines_shapes` runs shapes).
 
     python -m benchmarks.bench_baselines [--slug digits]
 """
@@ -37,7 +39,7 @@ def main(argv=None):
     presets = {}
     with tempfile.TemporaryDirectory() as home:
         prepared = prepare(find_spec_path(args.slug), home)
-        for name, cfg in presets_for(args.slug).items():
+        for name, cfg in presets_for(args.slug, prepared.is_image).items():
             load = os.getloadavg()[0]
             cpu = time.process_time()
             result = train_baseline(prepared, cfg, progress=False)
@@ -55,7 +57,7 @@ def main(argv=None):
                   f"{presets[name]['cpu_seconds']:6.2f} s cpu", flush=True)
     import torch as _t
 
-    path = write_result("baselines", {
+    path = write_result("baselines" if args.slug == "digits" else f"baselines-{args.slug}", {
         "competition": args.slug, "torch": _t.__version__, "train_threads": TRAIN_THREADS,
         "torch_import_seconds": round(import_seconds, 2), "presets": presets,
         "note": "wall time depends on other load on the machine (load_average_before); "

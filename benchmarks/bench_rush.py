@@ -4,23 +4,69 @@ closed-loop (32 and 128 concurrent clients, every upload sent as soon as a clien
 and open-loop (uploads start at a fixed rate, teams / duration per second, whatever the
 answers). Throughput, p50/p95/p99 latency, failures, and the CPU use of the server, of
 PostgreSQL's backends and of the load generator. A fresh database and server per run.
+
+Before the rush, per backend, the upload path's own cost: one client uploading the first
+``--sequential`` files back to back (each sent when the last is answered) against a fresh
+one-worker server, beside the in-process scoring of the same files in the same run
+(target: the upload's p50 within 4x the scoring's, or within 4 ms above it).
 Writes benchmarks/results/rush.json.
 
-    python -m benchmarks.bench_rush [--teams 500 --rows 10000 --duration 60
+    python -m benchmarks.bench_rush [--teams 500 --rows 10000 --duration 60 --sequential 200
                                      --clients 32,128 --workers 1,2,4 --backends sqlite,postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 from harness.home import load_prepared
+from harness.scoring import AnswerKey, score
 
 from . import load
 
 P99_TARGET_S = 1.0
+# a sequential upload's p50 against the in-process scoring of the same files: within this
+# ratio, or within this many seconds above it
+SEQUENTIAL_RATIO, SEQUENTIAL_ABOVE_S = 4.0, 0.004
+
+
+def scoring_times(base: Path, files: list[bytes]) -> list[float]:
+    """Seconds to score each file in this process (the answer key loaded and warmed once)."""
+    key = AnswerKey.from_prepared(load_prepared(base, load.SLUG))
+    score(files[0], key)
+    times = []
+    for data in files:
+        t = time.perf_counter()
+        score(data, key)
+        times.append(time.perf_counter() - t)
+    return times
+
+
+def sequential_run(base: Path, work: Path, files: list[bytes], backend: str, args) -> dict:
+    """One client's back-to-back uploads of ``files`` (a fresh one-worker server and
+    database) and the in-process scoring of the same files, timed before and after them:
+    p50 of each, their ratio and difference."""
+    scored = scoring_times(base, files)
+    r = load.upload_run(base, work, files, backend=backend, workers=1, clients=1,
+                        time_limit=args.time_limit, postgres_url=args.postgres_url)
+    scored += scoring_times(base, files)
+    upload, scoring = r["latency_s"]["p50"], statistics.median(scored)
+    r["in_process_score_s"] = load.percentiles(scored)
+    r["upload_over_score"] = round(upload / scoring, 2) if upload else None
+    r["upload_above_score_ms"] = round((upload - scoring) * 1000, 2) if upload else None
+    r["load_average_after"] = round(os.getloadavg()[0], 2)
+    r["meets_target"] = r["failures"] == 0 and upload is not None and (
+        upload <= SEQUENTIAL_RATIO * scoring or upload - scoring <= SEQUENTIAL_ABOVE_S)
+    print(f"{backend:10s} sequential {r['ok']}/{r['uploads']} uploads: p50 "
+          f"{upload * 1000:.1f} ms vs scoring in process {scoring * 1000:.2f} ms "
+          f"({r['upload_over_score']}x, +{r['upload_above_score_ms']} ms; load "
+          f"{r['load_average_before']})", flush=True)
+    return r
 
 
 def main(argv=None):
@@ -36,6 +82,9 @@ def main(argv=None):
     parser.add_argument("--workers", type=load.int_list, default=[1, 2, 4],
                         help="PostgreSQL server worker counts (default 1,2,4); SQLite runs "
                              "one worker")
+    parser.add_argument("--sequential", type=int, default=200,
+                        help="files one client uploads back to back, beside their scoring in "
+                             "process (default %(default)s; 0 skips it)")
     args = parser.parse_args(argv)
     rate = args.teams / args.duration
     modes = [("closed", c) for c in args.clients] + ([("open", rate)] if args.open_loop else [])
@@ -49,9 +98,12 @@ def main(argv=None):
 
         def configs(backend):
             workers = [1] if backend == "sqlite" else args.workers
-            return [(w, kind, value) for w in workers for kind, value in modes]
+            first = [("sequential", None, None)] if args.sequential > 0 else []
+            return first + [(w, kind, value) for w in workers for kind, value in modes]
 
         def run(backend, config):
+            if config[0] == "sequential":
+                return sequential_run(base, work, files[:args.sequential], backend, args)
             workers, kind, value = config
             r = load.upload_run(base, work, files, backend=backend, workers=workers,
                                 clients=value if kind == "closed" else 0,
@@ -63,8 +115,10 @@ def main(argv=None):
             print(load.describe(r), flush=True)
             return r
 
-        runs, problems = load.backend_runs(args, configs, run)
+        results, problems = load.backend_runs(args, configs, run)
         manifest = load_prepared(base, load.SLUG).manifest["rows"]
+    sequential = [r for r in results if "in_process_score_s" in r]
+    runs = [r for r in results if "in_process_score_s" not in r]
 
     path = load.write_json(args.results, "rush", {
         "setup": {"teams": args.teams, "test_rows": manifest["public"] + manifest["private"],
@@ -74,8 +128,10 @@ def main(argv=None):
                   "cpu_note": "cores = CPU seconds / wall seconds; server = `harness serve` "
                               "and its worker processes; postgres = the backends of the run's "
                               "own database; the machine may be shared (see load average)"},
-        "targets": {"failures": 0, "p99_s": P99_TARGET_S, "window_s": args.duration},
-        "runs": runs, "problems": problems})
+        "targets": {"failures": 0, "p99_s": P99_TARGET_S, "window_s": args.duration,
+                    "sequential_over_score": SEQUENTIAL_RATIO,
+                    "sequential_above_score_ms": SEQUENTIAL_ABOVE_S * 1000},
+        "sequential": sequential, "runs": runs, "problems": problems})
     print(f"wrote {path}")
     if problems:
         raise RuntimeError("; ".join(problems))

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
-from .client import Client
+from .client import Client, LazyAdapter
 from .errors import ForbiddenError
 from .schemas import (AdminSubmission, AuditEntry, Competition, Grades, ImportAnswer,
                       NewToken, ProbingTeam, Rescored, TeamInfo, UploadsPerDay)
 
-COMPETITION = TypeAdapter(Competition)
-SUBMISSIONS = TypeAdapter(list[AdminSubmission])
-SUBMISSION = TypeAdapter(AdminSubmission)
-GRADES = TypeAdapter(Grades)
-AUDIT = TypeAdapter(list[AuditEntry])
-TEAMS = TypeAdapter(list[TeamInfo])
-TEAM = TypeAdapter(TeamInfo)
-TOKEN = TypeAdapter(NewToken)
-IMPORTED = TypeAdapter(ImportAnswer)
-RESCORED = TypeAdapter(Rescored)
-PER_DAY = TypeAdapter(list[UploadsPerDay])
-PROBING = TypeAdapter(list[ProbingTeam])
+COMPETITION = LazyAdapter(Competition)
+SUBMISSIONS = LazyAdapter(list[AdminSubmission])
+SUBMISSION = LazyAdapter(AdminSubmission)
+GRADES = LazyAdapter(Grades)
+AUDIT = LazyAdapter(list[AuditEntry])
+TEAMS = LazyAdapter(list[TeamInfo])
+TEAM = LazyAdapter(TeamInfo)
+TOKEN = LazyAdapter(NewToken)
+IMPORTED = LazyAdapter(ImportAnswer)
+RESCORED = LazyAdapter(Rescored)
+PER_DAY = LazyAdapter(list[UploadsPerDay])
+PROBING = LazyAdapter(list[ProbingTeam])
 PAGE = 10_000                     # the admin listing's largest page
 
 

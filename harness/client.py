@@ -24,18 +24,31 @@ from pydantic import TypeAdapter, ValidationError
 
 from . import __version__
 from .errors import HarnessError, error_for_status
-from .home import RELEASED_FILES
 from .schemas import Board, Competition, CompetitionSummary, Submission, UploadAnswer
 
 CONFIG_ENV = "HARNESS_CONFIG"
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)   # uploads are scored synchronously
 PAGE_SIZE = 500                       # submissions per request (the server's maximum)
 
-COMPETITIONS = TypeAdapter(list[CompetitionSummary])
-COMPETITION = TypeAdapter(Competition)
-SUBMISSIONS = TypeAdapter(list[Submission])
-UPLOAD_ANSWER = TypeAdapter(UploadAnswer)
-BOARD = TypeAdapter(Board)
+class LazyAdapter:
+    """A pydantic ``TypeAdapter`` built on first use: a command builds the validators of
+    the answers it reads, not of every answer (most of a student command's start-up)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self._adapter: TypeAdapter | None = None
+
+    def __getattr__(self, name):
+        if self._adapter is None:
+            self._adapter = TypeAdapter(self.kind)
+        return getattr(self._adapter, name)
+
+
+COMPETITIONS = LazyAdapter(list[CompetitionSummary])
+COMPETITION = LazyAdapter(Competition)
+SUBMISSIONS = LazyAdapter(list[Submission])
+UPLOAD_ANSWER = LazyAdapter(UploadAnswer)
+BOARD = LazyAdapter(Board)
 
 
 def config_path() -> Path:
@@ -68,6 +81,15 @@ def save_credentials(server: str, token: str, role: str = "team") -> Path:
         json.dump({"server": server, "token": token, "role": role}, f)
     os.chmod(path, 0o600)   # an older file keeps its mode through O_CREAT; fix it
     return path
+
+
+def resolve_login(server: str | None = None, token: str | None = None
+                  ) -> tuple[str | None, str | None]:
+    """The server and token to use: those given, else ``$HARNESS_SERVER`` /
+    ``$HARNESS_TOKEN``, else the stored login (None where none of them says)."""
+    stored = load_credentials()
+    return (server or os.environ.get("HARNESS_SERVER") or stored.get("server"),
+            token or os.environ.get("HARNESS_TOKEN") or stored.get("token"))
 
 
 SERVER_EXAMPLE = "http://10.0.0.5:8000"
@@ -155,16 +177,18 @@ class Client:
         self.server = normalize_server(server)
         self.token = token = token.strip() if token else token   # pasted with a line break
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # a plain-http server needs no certificates: loading the CA bundle is a tenth of a
+        # second of every command's start; https keeps full verification
+        https = self.server.startswith("https://")
         self._http = httpx.Client(base_url=self.server, headers=headers,
-                                  timeout=DEFAULT_TIMEOUT, transport=transport)
+                                  timeout=DEFAULT_TIMEOUT, transport=transport,
+                                  verify=True if https else False)
 
     @classmethod
     def from_config(cls, server: str | None = None, token: str | None = None,
                     need_token: bool = True) -> "Client":
         """A client from the options, else the environment, else the stored login."""
-        stored = load_credentials()
-        server = server or os.environ.get("HARNESS_SERVER") or stored.get("server")
-        token = token or os.environ.get("HARNESS_TOKEN") or stored.get("token")
+        server, token = resolve_login(server, token)
         if not server:
             raise HarnessError("no server given: run `harness login --server URL --token TOKEN` "
                                "first, or pass --server / set HARNESS_SERVER")
@@ -236,11 +260,18 @@ class Client:
     def download(self, slug: str, directory: str | Path, progress=None) -> list[Path]:
         """Save the released files of ``slug`` into ``directory``; returns their paths.
 
+        An image competition's parts come as ``train.zip``, ``validation.zip`` and
+        ``test.zip``; each is unpacked into ``directory/train/`` (and so on, replacing an
+        older folder of that name) and then deleted, so the folder's path is returned.
         ``progress(name, done_bytes, total_bytes_or_None)`` is called as bytes arrive.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        names = self.competition(slug).get("files") or list(RELEASED_FILES)
+        names = self.competition(slug).get("files")
+        if not names:
+            from .home import RELEASED_FILES      # pandas: only when the server lists none
+
+            names = list(RELEASED_FILES)
         saved = []
         for name in names:
             target = directory / name
@@ -261,15 +292,24 @@ class Client:
                 partial.unlink(missing_ok=True)
                 raise self._unreachable(exc) from exc
             partial.replace(target)      # never leave a half-written file under the real name
+            if name.endswith(".zip"):        # an image part (the only zips served)
+                from .images import unpack_part   # Pillow and pandas: only for images
+
+                target = unpack_part(target, directory)
             saved.append(target)
         return saved
 
     def submit(self, slug: str, path: str | Path, message: str = "") -> dict:
         path = Path(path)
         with open(path, "rb") as f:
-            response = self.request("POST", f"/api/competitions/{slug}/submissions",
-                                    files={"file": (path.name, f, "text/csv")},
-                                    data={"message": message})
+            return self.upload(slug, f, path.name, message)
+
+    def upload(self, slug: str, content, filename: str, message: str = "") -> dict:
+        """Upload ``content`` (bytes, or a file opened in binary mode) as the prediction
+        file named ``filename``; returns the scored submission (``remaining_today`` too)."""
+        response = self.request("POST", f"/api/competitions/{slug}/submissions",
+                                files={"file": (filename, content, "text/csv")},
+                                data={"message": message})
         return self._answer(response, UPLOAD_ANSWER)
 
     def submissions(self, slug: str) -> list[dict]:
@@ -293,16 +333,36 @@ class Client:
         """The whole board (all pages): ``rows`` holds every row."""
         return self._pages(f"/api/competitions/{slug}/leaderboard", board)
 
+    def leaderboard_if_changed(self, slug: str, board: str = "public",
+                               etag: str | None = None) -> tuple[dict | None, str | None]:
+        """The whole board unless it is still the one tagged ``etag``.
+
+        Returns ``(board, tag)``: the board (as :meth:`leaderboard`) and its ``ETag``, or
+        ``(None, etag)`` when the server answered 304 (it drew no board: what a watcher
+        asks every few seconds). The tag of the first page covers the whole board.
+        """
+        return self._board_pages(f"/api/competitions/{slug}/leaderboard", board, etag)
+
     def _pages(self, path: str, board: str) -> dict:
         """Every page of the board at ``path`` as one answer."""
-        result = None
+        return self._board_pages(path, board)[0]
+
+    def _board_pages(self, path: str, board: str,
+                     etag: str | None = None) -> tuple[dict | None, str | None]:
+        """Every page of the board at ``path`` as one answer, and the first page's
+        ``ETag``; ``(None, etag)`` when the server says the board is still ``etag``."""
+        result, tag = None, None
         while True:
-            page = self._answer(self.request(
+            response = self.request(
                 "GET", path, params={"board": board, "offset": 0 if result is None
-                                     else len(result["rows"])}), BOARD)
+                                     else len(result["rows"])},
+                headers={"If-None-Match": etag} if etag and result is None else None)
+            if response.status_code == 304:
+                return None, etag
+            page = self._answer(response, BOARD)
             if result is None:
-                result = page
+                result, tag = page, response.headers.get("ETag")
             else:
                 result["rows"] += page["rows"]
             if not page["rows"] or len(result["rows"]) >= page.get("total_rows", 0):
-                return result          # as one page from offset 0 holding every row
+                return result, tag     # as one page from offset 0 holding every row

@@ -7,10 +7,14 @@ Sources (``[data]`` in competition.toml):
   inside scikit-learn (nothing downloads);
 - ``source = "FILE.py:FUNCTION"``: a function in the competition folder that
   returns a pandas DataFrame, called with ``[data.options]`` as keyword
-  arguments (how ``fertility``, ``synthetic`` and ``noise-binary`` are built).
+  arguments (how ``fertility``, ``synthetic`` and ``noise-binary`` are built). With
+  ``[data] images = true`` it also writes the images, into the folder it is given as
+  ``image_dir`` (how ``shapes`` is built; see :mod:`harness.images`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,8 +52,15 @@ BUILTIN_SOURCES = {
 }
 
 
-def load_table(spec: Competition) -> pd.DataFrame:
+def load_table(spec: Competition, image_dir: Path | None = None) -> pd.DataFrame:
     """The labeled table of a competition, with its id column (created if absent).
+
+    Parameters
+    ----------
+    spec : Competition
+    image_dir : Path, optional
+        Where a source function that generates its images (``[data] images = true``)
+        writes them; required for such a competition, ignored otherwise.
 
     Raises
     ------
@@ -69,20 +80,31 @@ def load_table(spec: Competition) -> pd.DataFrame:
             raise SpecError("data.options", f"source {d.source!r} takes no options")
         frame = BUILTIN_SOURCES[d.source]()
     else:
-        frame = _from_module(spec)
+        frame = _from_module(spec, image_dir)
     return _check_table(frame, spec)
 
 
-def _from_module(spec: Competition) -> pd.DataFrame:
+def _from_module(spec: Competition, image_dir: Path | None = None) -> pd.DataFrame:
     src = spec.data.source
     if not is_file_ref(src):
         raise SpecError("data.source", f"{src!r} is not a known source; expected one of "
                         f"{', '.join(BUILTIN_SOURCES)} or 'FILE.py:FUNCTION' in the "
                         "competition folder")
+    generated = spec.data.images is True
     func = load_function(src, spec.folder, key="data.source",
-                         expects="f(**options) -> pandas.DataFrame")
+                         expects="f(image_dir, **options) -> pandas.DataFrame, writing the "
+                                 "images into image_dir" if generated else
+                                 "f(**options) -> pandas.DataFrame")
+    kwargs = dict(spec.data.options)
+    if generated:
+        if "image_dir" in kwargs:
+            raise SpecError("data.options", "image_dir is where harness has the source write "
+                            "its images; remove it from [data.options]")
+        if image_dir is None:
+            raise ValueError(f"{src} generates images: load_table needs image_dir")
+        kwargs["image_dir"] = Path(image_dir)
     try:
-        frame = func(**spec.data.options)
+        frame = func(**kwargs)
     except TypeError as exc:
         raise SpecError("data.options", f"{src} does not accept these options "
                         f"({exc})") from exc

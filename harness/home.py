@@ -8,7 +8,10 @@
         competition.toml                  the spec as prepared (+ a custom metric file)
         manifest.json                     fingerprint, row counts, file hashes
         released/train.csv validation.csv test.csv sample_submission.csv
+        released/train/ validation/ test/ an image competition's images (PNG), and
+                 train.zip validation.zip test.zip   the same folders as served
         hidden/solution.csv               id, target, Usage (Public/Private)
+        hidden/test_images.csv            an image competition's test ids -> original ids
       uploads/<slug>/<submission id>.csv  archived uploads
 
 Only ``released/`` is ever served; ``hidden/`` is read by the scorer alone. The home
@@ -34,7 +37,15 @@ from .spec import Competition, load_spec
 
 TEMP_NAME = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.(?P<tid>\d+)\.tmp")  # temp_path's
 RELEASED_FILES = ("train.csv", "validation.csv", "test.csv", "sample_submission.csv")
+IMAGE_PARTS = ("train", "validation", "test")        # an image competition's image folders
+IMAGE_ZIPS = tuple(f"{part}.zip" for part in IMAGE_PARTS)   # how the server delivers them
+RELEASED_NAMES = RELEASED_FILES + IMAGE_ZIPS   # every name the server may ever serve
 DEFAULT_HOME = ".harness"
+
+
+def released_media_type(name: str) -> str:
+    """The content type a released file is served with (a CSV or an image part's zip)."""
+    return "application/zip" if name.endswith(".zip") else "text/csv"
 
 
 def resolve_home(home: str | Path | None = None) -> Path:
@@ -149,6 +160,35 @@ class Prepared:
         builtin = (competitions_root() / self.spec.slug / "competition.toml").is_file()
         target = self.spec.slug if builtin or not source else source
         return f"harness prepare {target} --force"
+
+    @property
+    def is_image(self) -> bool:
+        """True for an image competition (``[data] images`` set)."""
+        return bool(self.spec.data.images)
+
+    def image_dir(self, part: str) -> Path:
+        """The released folder of one part's images (``train``, ``validation`` or ``test``);
+        the ``file`` column of that part's CSV names the files in it.
+
+        Raises
+        ------
+        PreparedError
+            When this is not an image competition.
+        ValueError
+            When ``part`` is not one of :data:`IMAGE_PARTS`.
+        """
+        if not self.is_image:
+            raise PreparedError(f"{self.spec.slug!r} is a table competition: it has no image "
+                                "folders")
+        if part not in IMAGE_PARTS:
+            raise ValueError(f"no image part {part!r}; expected one of {', '.join(IMAGE_PARTS)}")
+        return self.released_dir / part
+
+    @property
+    def released_names(self) -> tuple[str, ...]:
+        """The names the server serves for this competition: the CSVs, plus one zip per
+        image folder for an image competition."""
+        return RELEASED_FILES + (IMAGE_ZIPS if self.is_image else ())
 
     @property
     def feature_columns(self) -> list[str]:

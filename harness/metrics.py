@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable
 
 from .errors import SpecError
 from .plugins import load_function
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported inside the functions that compute: the student commands import this
+# module (through harness.schemas) for TASKS alone and should start without numpy
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -73,19 +77,27 @@ class Metric:
 
 
 def _zero_one(y, p):
+    import numpy as np
+
     return (np.asarray(y) != np.asarray(p)).astype(np.float64)
 
 
 def _squared(y, p):
+    import numpy as np
+
     d = np.asarray(y, dtype=np.float64) - np.asarray(p, dtype=np.float64)
     return d * d
 
 
 def _absolute(y, p):
+    import numpy as np
+
     return np.abs(np.asarray(y, dtype=np.float64) - np.asarray(p, dtype=np.float64))
 
 
 def _log_loss_rows(y, p):
+    import numpy as np
+
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-15, 1 - 1e-15)
     y = np.asarray(y)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -119,6 +131,8 @@ def _roc_auc(y_true, y_score) -> float:
     an argsort. Anything but two classes of finite numeric scores goes to sklearn,
     which defines those cases (one class: nan and a warning; NaN scores: an error).
     """
+    import numpy as np
+
     y, p = np.asarray(y_true), np.asarray(y_score)
     if (y.ndim != 1 or p.shape != y.shape or not len(y) or y.dtype.kind not in "biuf"
             or p.dtype.kind not in "biuf"):
@@ -153,6 +167,8 @@ def _mann_whitney_auc(values: np.ndarray, is_pos: np.ndarray, n_pos: int) -> flo
     a run's average rank lowers the positives' sum by half of (positives x negatives)
     of that run: only the runs of tied scores are visited for that.
     """
+    import numpy as np
+
     n_neg = len(values) - n_pos
     # twice U = twice (R - P (P + 1) / 2), in Python integers: exact however large
     twice_u = 2 * int(np.flatnonzero(is_pos).sum()) - n_pos * (n_pos - 1)
@@ -171,7 +187,33 @@ def _mann_whitney_auc(values: np.ndarray, is_pos: np.ndarray, n_pos: int) -> flo
 
 
 def _rmse(y, p):
+    import numpy as np
+
     return np.sqrt(_mse(y, p))
+
+
+def _accuracy_fast(y, p):
+    import numpy as np
+
+    return np.mean(np.asarray(y) == np.asarray(p))
+
+
+def _mse_fast(y, p):
+    import numpy as np
+
+    return np.mean(_squared(y, p))
+
+
+def _rmse_fast(y, p):
+    import numpy as np
+
+    return np.sqrt(np.mean(_squared(y, p)))
+
+
+def _mae_fast(y, p):
+    import numpy as np
+
+    return np.mean(_absolute(y, p))
 
 
 _CLS = ("binary", "multiclass")
@@ -180,7 +222,7 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         Metric("accuracy", _sk("accuracy_score"), True, _CLS,
-               fast=lambda y, p: np.mean(np.asarray(y) == np.asarray(p)), row_loss=_zero_one),
+               fast=_accuracy_fast, row_loss=_zero_one),
         Metric("balanced_accuracy", _sk("balanced_accuracy_score"), True, _CLS),
         Metric("f1_macro", _sk("f1_score", average="macro"), True, _CLS),
         Metric("f1", _sk("f1_score"), True, ("binary",)),
@@ -188,11 +230,11 @@ METRICS: dict[str, Metric] = {
         Metric("log_loss", _sk("log_loss", labels=[0, 1]), False, ("binary",),
                needs_proba=True, row_loss=_log_loss_rows),
         Metric("mse", _mse, False, ("regression",),
-               fast=lambda y, p: np.mean(_squared(y, p)), row_loss=_squared),
+               fast=_mse_fast, row_loss=_squared),
         Metric("rmse", _rmse, False, ("regression",),
-               fast=lambda y, p: np.sqrt(np.mean(_squared(y, p))), row_loss=_squared),
+               fast=_rmse_fast, row_loss=_squared),
         Metric("mae", _sk("mean_absolute_error"), False, ("regression",),
-               fast=lambda y, p: np.mean(_absolute(y, p)), row_loss=_absolute),
+               fast=_mae_fast, row_loss=_absolute),
         Metric("r2", _sk("r2_score"), True, ("regression",)),
     ]
 }

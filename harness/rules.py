@@ -28,17 +28,35 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from .errors import ForbiddenError
-from .ladder import LadderDecision, ladder_update
-from .scoring import round_public
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .ladder import LadderDecision
 
 OPEN, CLOSED, REVEALED = "open", "closed", "revealed"
 STATES = (OPEN, CLOSED, REVEALED)
+BOARDS = ("kaggle", "ladder")             # how public scores are shown: every score, or the Ladder's
+# manual: the teacher runs `harness reveal` after closing; at_deadline: revealed by itself
+REVEAL_MODES = ("manual", "at_deadline")
+
+
+def round_public(value: float, decimals: int) -> float:
+    """The public score as the board shows it: :func:`harness.scoring.round_public`,
+    imported on the first call, which binds it here in this function's place.
+
+    harness.scoring imports pandas; the student commands import this module (for
+    :data:`STATES`, through :mod:`harness.schemas`) and start without it. A plain import
+    inside the callers would cost microseconds per board row.
+    """
+    global round_public
+    from .scoring import round_public
+
+    return round_public(value, decimals)
 
 
 @dataclass(frozen=True)
@@ -333,6 +351,8 @@ def ladder_replay(entries: Iterable[tuple[object, float, np.ndarray | None]], *,
     list of LadderDecision
         One per entry: the shown score after it and whether it moved.
     """
+    from .ladder import ladder_update      # numpy, which the student commands do without
+
     shown, best_rows, out = None, None, []
     for _key, public, rows in entries:
         d = ladder_update(shown, public, greater_is_better=greater_is_better, step=step,

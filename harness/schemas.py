@@ -15,17 +15,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from .metrics import TASKS
-from .rules import STATES
-from .spec import BOARDS, REVEAL_MODES
+from .rules import BOARDS, REVEAL_MODES, STATES
+
+class Schema(BaseModel):
+    """The base of every model here: each is built on first use, not at import, so a
+    command that reads one answer builds only the models of that answer (start-up time)."""
+
+    model_config = ConfigDict(defer_build=True)
+
 
 # kept as the exact text the service wrote (a datetime would be re-formatted on the way out)
 _TIME = {"format": "date-time"}
 
 
-class Rules(BaseModel):
+class Rules(Schema):
     """A competition's rules, as its competition.toml sets them."""
 
     deadline: str | None = Field(
@@ -52,7 +58,7 @@ class Rules(BaseModel):
                     "after closing) or `at_deadline` (by itself at the deadline).")
 
 
-class CompetitionSummary(BaseModel):
+class CompetitionSummary(Schema):
     """One competition in the listing."""
 
     slug: str = Field(description="The competition's name in URLs and commands.")
@@ -79,7 +85,7 @@ class Competition(CompetitionSummary):
     target: str = Field(description="The column a submission predicts.")
 
 
-class Submission(BaseModel):
+class Submission(Schema):
     """One of the caller's own submissions. Private scores are null until the reveal."""
 
     id: int = Field(description="The submission's id (for `harness select`).")
@@ -112,7 +118,7 @@ class UploadAnswer(Submission):
                     "daily limit.")
 
 
-class BoardRow(BaseModel):
+class BoardRow(Schema):
     """One entrant on a board: a team's best score, or a teacher's baseline."""
 
     rank: int | None = Field(description="1, 2, ...; null for a baseline (placed by score).")
@@ -144,7 +150,7 @@ class PrivateBoardRow(BoardRow):
     public_score: float | None = Field(description="Its public board score; null when none.")
 
 
-class _Board(BaseModel):
+class _Board(Schema):
     competition: str = Field(description="The competition's slug.")
     revealed: bool = Field(description="The teacher has revealed the private board.")
     leaderboard: Literal[BOARDS] = Field(description="How public scores are shown.")
@@ -191,7 +197,7 @@ Board = Annotated[Union[Annotated[PublicBoard, Tag("public")],
 """A leaderboard answer: public or private, told apart by its ``board`` field."""
 
 
-class Team(BaseModel):
+class Team(Schema):
     """A team, as a token identifies it."""
 
     id: int = Field(description="The team's id.")
@@ -199,7 +205,7 @@ class Team(BaseModel):
     members: list[str] = Field(description="Its members' names.")
 
 
-class Selection(BaseModel):
+class Selection(Schema):
     """The body of ``PUT .../selection``."""
 
     submission_ids: list[int] = Field(
@@ -207,7 +213,7 @@ class Selection(BaseModel):
                     "replaces the current selection; an empty list clears it.")
 
 
-class UploadForm(BaseModel):
+class UploadForm(Schema):
     """The multipart form of an upload (read by the route itself, after the token)."""
 
     file: bytes = Field(description="The prediction CSV (id column + target, like "
@@ -215,13 +221,13 @@ class UploadForm(BaseModel):
     message: str = Field(default="", description="What you tried (shown in your list).")
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Schema):
     """Every refusal: one line saying what was wrong and how to fix it."""
 
     detail: str = Field(description="What was wrong, and how to fix it.")
 
 
-class ValidationIssue(BaseModel):
+class ValidationIssue(Schema):
     """One problem with a request's parameters or body (the input is never echoed)."""
 
     type: str = Field(description="The kind of problem, e.g. missing or int_parsing.")
@@ -231,7 +237,7 @@ class ValidationIssue(BaseModel):
     msg: str = Field(description="What was wrong.")
 
 
-class ValidationErrorDetail(BaseModel):
+class ValidationErrorDetail(Schema):
     """A 422 answer: the request's parameters or body do not fit the route."""
 
     detail: list[ValidationIssue] = Field(description="Each problem found.")
@@ -250,7 +256,7 @@ class AdminSubmission(Submission):
                                              description="The private score, full precision.")
 
 
-class UploadsPerDay(BaseModel):
+class UploadsPerDay(Schema):
     """One day's uploads (UTC calendar day)."""
 
     day: str = Field(description="YYYY-MM-DD (UTC).")
@@ -259,7 +265,7 @@ class UploadsPerDay(BaseModel):
     refused: int = Field(description="Files refused (status error).")
 
 
-class ProbingTeam(BaseModel):
+class ProbingTeam(Schema):
     """A team whose uploads look like leaderboard probing."""
 
     team: str = Field(description="The team.")
@@ -269,7 +275,7 @@ class ProbingTeam(BaseModel):
         description="The median number of rows changed between consecutive uploads.")
 
 
-class AuditEntry(BaseModel):
+class AuditEntry(Schema):
     """One teacher action."""
 
     at: str = Field(json_schema_extra=_TIME, description="When (UTC).")
@@ -279,14 +285,14 @@ class AuditEntry(BaseModel):
     actor: str = Field(description="Who: the home (the server machine) or a teacher token.")
 
 
-class Member(BaseModel):
+class Member(Schema):
     """A member of a team."""
 
     name: str = Field(description="The member's name.")
     section: str | None = Field(description="Their section; null when the roster has none.")
 
 
-class TeamInfo(BaseModel):
+class TeamInfo(Schema):
     """A team as the teacher sees it (never its token)."""
 
     name: str = Field(description="The team's name.")
@@ -294,7 +300,7 @@ class TeamInfo(BaseModel):
     removed: bool = Field(description="Removed: off the boards and grades, token refused.")
 
 
-class NewToken(BaseModel):
+class NewToken(Schema):
     """A team's token, shown this once (the server keeps only a hash)."""
 
     team: str = Field(description="The team.")
@@ -302,7 +308,7 @@ class NewToken(BaseModel):
     token: str = Field(description="The token to hand over.")
 
 
-class ImportAnswer(BaseModel):
+class ImportAnswer(Schema):
     """The answer to a roster import."""
 
     teams_added: int = Field(description="New teams.")
@@ -312,7 +318,7 @@ class ImportAnswer(BaseModel):
     tokens: list[NewToken] = Field(description="The new teams' tokens (shown this once).")
 
 
-class RosterUpload(BaseModel):
+class RosterUpload(Schema):
     """The body of ``POST /api/admin/teams/import``: the roster CSV's text."""
 
     roster: str = Field(max_length=60_000,
@@ -322,7 +328,7 @@ class RosterUpload(BaseModel):
                           description="The file's name, for the messages.")
 
 
-class NewTeam(BaseModel):
+class NewTeam(Schema):
     """The body of ``POST /api/admin/teams``."""
 
     name: str = Field(description="The team's name (unique, case ignored).")
@@ -330,7 +336,7 @@ class NewTeam(BaseModel):
     section: str | None = Field(default=None, description="The members' section.")
 
 
-class TeamRef(BaseModel):
+class TeamRef(Schema):
     """A body naming one team."""
 
     team: str = Field(description="The team's name (case ignored).")
@@ -349,7 +355,7 @@ class MemberChange(TeamRef):
     section: str | None = Field(default=None, description="Their section (add only).")
 
 
-class MemberMove(BaseModel):
+class MemberMove(Schema):
     """The body of ``POST /api/admin/teams/members/move``."""
 
     member: str = Field(description="The member's name.")
@@ -359,7 +365,7 @@ class MemberMove(BaseModel):
                                            "name is in several teams).")
 
 
-class Rescored(BaseModel):
+class Rescored(Schema):
     """The answer to a rescore."""
 
     rescored: int = Field(description="Submissions scored again.")
@@ -368,7 +374,7 @@ class Rescored(BaseModel):
                                                        "gone (their scores stay).")
 
 
-class Grades(BaseModel):
+class Grades(Schema):
     """The grade table of a competition."""
 
     competition: str = Field(description="The competition's slug.")

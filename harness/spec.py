@@ -23,11 +23,10 @@ import tomlkit.items
 
 from .errors import SpecError
 from .metrics import METRICS, TASKS, Metric, get_metric
+from .plugins import is_file_ref
+from .rules import BOARDS, REVEAL_MODES
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-BOARDS = ("kaggle", "ladder")
-# manual: the teacher runs `harness reveal` after closing; at_deadline: revealed by itself
-REVEAL_MODES = ("manual", "at_deadline")
 SPLIT_PARTS = ("train", "validation", "public", "private")
 PUBLIC_ORDERS = ("random", "time")
 
@@ -40,6 +39,28 @@ class DataSpec:
     target: str
     task: str
     options: dict = field(default_factory=dict)   # keyword arguments for a source function
+
+    # An image competition's keys live on :class:`ImageDataSpec`; here they are class
+    # attributes, not fields, so a table competition's asdict (its fingerprint) stays what
+    # it was before image competitions existed.
+    images = None                 # no image folder: a table competition
+    image_size = None
+    flip_safe = True
+
+
+@dataclass(frozen=True)
+class ImageDataSpec(DataSpec):
+    """``[data]`` of an image competition: a labels table plus a folder of images.
+
+    ``images`` is the folder (relative to competition.toml) or ``True`` when the source
+    function generates the images (it is then called with ``image_dir=FOLDER`` to write
+    them into). ``image_size`` is ``(height, width)`` or None (the first image's size).
+    ``flip_safe``: whether a horizontal flip keeps an image's label (for augmentation).
+    """
+
+    images: str | bool = True
+    image_size: tuple[int, int] | None = None
+    flip_safe: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,7 +145,9 @@ class Competition:
             # keys added in the second release: left out while unset, so a competition
             # prepared before keeps its fingerprint (and needs no --force)
             del split["order_column"], split["public_order"]
-        canon = json.dumps([asdict(self.data), split], sort_keys=True, default=str)
+        data = asdict(self.data)
+        data.pop("flip_safe", None)   # read by augmentation only: the files do not change
+        canon = json.dumps([data, split], sort_keys=True, default=str)
         return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
@@ -225,7 +248,7 @@ def _get(table: dict, key: str, prefix: str, kind, default=..., source=None):
 
 def _kind_name(kinds) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-             dict: "a table", datetime: "a date-time"}
+             dict: "a table", list: "a list", datetime: "a date-time"}
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
@@ -258,7 +281,8 @@ def parse_spec(doc: dict, *, folder: Path | None = None, raw: str = "", source=N
 
 
 def _parse_data(t: dict, source) -> DataSpec:
-    _check_keys(t, {"source", "path", "id_column", "target", "task", "options"}, "data", source)
+    _check_keys(t, {"source", "path", "id_column", "target", "task", "options", "images",
+                    "image_size", "flip_safe"}, "data", source)
     src = _get(t, "source", "data", str, None, source)
     path = _get(t, "path", "data", str, None, source)
     if (src is None) == (path is None):
@@ -268,13 +292,59 @@ def _parse_data(t: dict, source) -> DataSpec:
     if task not in TASKS:
         raise SpecError("data.task", f"{task!r} is not a task; expected one of "
                         f"{', '.join(TASKS)}", source)
-    return DataSpec(
+    data = DataSpec(
         source=src, path=path,
         id_column=_get(t, "id_column", "data", str, "id", source),
         target=_get(t, "target", "data", str, source=source),
         task=task,
         options=dict(_get(t, "options", "data", dict, {}, source)),
     )
+    return _parse_images(t, data, source)
+
+
+IMAGE_FILE_COLUMN = "file"        # the released tables' column naming each image's file
+IMAGE_SIZE_MAX = 4096
+
+
+def _parse_images(t: dict, data: DataSpec, source) -> DataSpec:
+    """``data`` as an :class:`ImageDataSpec` when ``[data] images`` is set, else as it is."""
+    if "images" not in t:
+        for key in ("image_size", "flip_safe"):
+            if key in t:
+                raise SpecError(f"data.{key}", "is for image competitions; add images = "
+                                "\"FOLDER\" (the folder of images beside the labels table) "
+                                "or remove it", source)
+        return data
+    images = _get(t, "images", "data", (str, bool), source=source)
+    if images is False or images == "":
+        raise SpecError("data.images", f"{images!r} names no folder; write images = "
+                        "\"FOLDER\" (relative to competition.toml), or remove the key for a "
+                        "table competition", source)
+    generated = images is True
+    if generated and not (data.source and is_file_ref(data.source)):
+        raise SpecError("data.images", "images = true means a source function writes the "
+                        "images; it needs source = \"FILE.py:FUNCTION\" (called with "
+                        "image_dir=FOLDER), or write images = \"FOLDER\" for a folder of "
+                        "images", source)
+    if data.source and not is_file_ref(data.source):
+        raise SpecError("data.images", f"source {data.source!r} is a table without images; "
+                        "use path = \"labels.csv\" (or source = \"FILE.py:FUNCTION\") with "
+                        "images = \"FOLDER\"", source)
+    for key in (data.id_column, data.target):
+        if key == IMAGE_FILE_COLUMN:
+            which = "id_column" if key == data.id_column else "target"
+            raise SpecError(f"data.{which}", f"{key!r} is the name the released tables give "
+                            "each image's file; name the column otherwise", source)
+    size = _get(t, "image_size", "data", list, None, source)
+    if size is not None:
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                     and 1 <= v <= IMAGE_SIZE_MAX for v in size):
+            raise SpecError("data.image_size", f"must be [HEIGHT, WIDTH] in pixels (whole "
+                            f"numbers from 1 to {IMAGE_SIZE_MAX}), e.g. [32, 32]; found "
+                            f"{size!r}", source)
+        size = (size[0], size[1])
+    return ImageDataSpec(**asdict(data), images=images, image_size=size,
+                         flip_safe=_get(t, "flip_safe", "data", bool, True, source))
 
 
 def _parse_split(t: dict, data: DataSpec, source) -> SplitSpec:

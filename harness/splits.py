@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import tomlkit
 
-from . import __version__
+from . import __version__, images
 from .datasets import load_table
 from .errors import DataError, HarnessError, PreparedError, SpecError
 from .home import Prepared, competition_dir, load_prepared, private_dir, resolve_home
@@ -173,19 +173,23 @@ def ordered_parts(values: np.ndarray, fractions: list[float], *, public_order: s
     return parts
 
 
-def build_release(table: pd.DataFrame, spec: Competition) -> dict[str, pd.DataFrame]:
+def build_release(table: pd.DataFrame, spec: Competition,
+                  features: list[str] | None = None) -> dict[str, pd.DataFrame]:
     """The released tables and the answer key, in memory.
 
     Returns ``train``, ``validation``, ``test``, ``sample_submission`` and
     ``solution``. test and solution share one order, a seeded shuffle of the
     public and private rows together, so the order says nothing of membership.
+    ``features`` are the released columns besides the id and the target (default:
+    every other column of ``table``; an image competition releases ``file`` only).
     """
     d = spec.data
     parts = assign_parts(table, spec)
     rng = np.random.default_rng([spec.split.seed, 1])
     test_idx = np.flatnonzero(parts >= PUBLIC)
     test_idx = test_idx[rng.permutation(len(test_idx))]
-    features = [c for c in table.columns if c not in (d.id_column, d.target)]
+    if features is None:
+        features = [c for c in table.columns if c not in (d.id_column, d.target)]
 
     train = table.iloc[np.flatnonzero(parts == TRAIN)]
     validation = table.iloc[np.flatnonzero(parts == VALIDATION)]
@@ -229,8 +233,13 @@ def _sha256(path: Path) -> str:
 
 
 def prepare(spec_path: str | Path, home: str | Path | None = None, *,
-            options: dict | None = None, force: bool = False) -> Prepared:
+            options: dict | None = None, force: bool = False,
+            progress: images.Progress = images.terminal_bar) -> Prepared:
     """Build the splits and write the released files and answer key into the home.
+
+    An image competition also gets its image folders and their zips (see
+    :mod:`harness.images`), and ``hidden/test_images.csv`` (each re-issued test id's
+    original id and file, for the teacher).
 
     Parameters
     ----------
@@ -242,6 +251,9 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
         Overrides for ``[data.options]``.
     force : bool
         Replace a competition prepared from a different spec.
+    progress : callable
+        ``progress(iterable, desc)`` wraps the loops over images (default: a bar on a
+        terminal, nothing otherwise).
 
     Raises
     ------
@@ -261,8 +273,29 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
                 "replace them (scores already given stay as they were; `harness rescore` "
                 "recomputes them)")
 
-    table = load_table(spec)
-    release = build_release(table, spec)
+    # generated images are written beside the competition (the home has room for them)
+    with images.image_folder(spec, private_dir(target.parent)) as image_folder:
+        table = load_table(spec, image_folder)
+        if image_folder is None:
+            release, image_release = build_release(table, spec), None
+        else:
+            # every image is found and checked before anything is written
+            table = images.attach_files(table, spec, image_folder)
+            image_format = images.check_images(image_folder, table[images.FILE], spec,
+                                               progress)
+            release = build_release(table, spec, features=[images.FILE])
+            sources, release["test_images"] = images.issue_names(release, spec)
+            image_release = images.ImageRelease(image_folder, image_format, sources)
+        return _write_prepared(spec, home, target, table, release, image_release, progress)
+
+
+HIDDEN = ("solution", "test_images")      # written under hidden/, never served
+
+
+def _write_prepared(spec: Competition, home: Path, target: Path, table: pd.DataFrame,
+                    release: dict[str, pd.DataFrame],
+                    image_release: images.ImageRelease | None, progress) -> Prepared:
+    """Write the release (and an image competition's images) and swap it in."""
     # write everything into a temporary folder, then swap it in: never half-written
     private_dir(target.parent)        # the home and competitions/: owner-only (answer keys)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.slug}-", dir=target.parent))
@@ -271,10 +304,13 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
         (tmp / "hidden").mkdir()
         files = {}
         for name, frame in release.items():
-            sub = "hidden" if name == "solution" else "released"
+            sub = "hidden" if name in HIDDEN else "released"
             path = tmp / sub / f"{name}.csv"
             write_csv(frame, path)
             files[f"{sub}/{name}.csv"] = _sha256(path)
+        if image_release is not None:
+            for zip_path in image_release.write(tmp / "released", progress):
+                files[f"released/{zip_path.name}"] = _sha256(zip_path)
         source_toml = Path(spec.folder, "competition.toml").read_text() if spec.folder \
             else spec.raw
         (tmp / "competition.toml").write_text(
@@ -303,6 +339,10 @@ def prepare(spec_path: str | Path, home: str | Path | None = None, *,
             # where it came from, so advice can name the command that prepares it again
             "source": str(Path(spec.folder).resolve()) if spec.folder else None,
         }
+        if image_release is not None:
+            shape = image_release.format
+            manifest["image"] = {"height": shape.height, "width": shape.width,
+                                 "channels": shape.channels}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if target.exists():
             old_dir = target.with_name(f".{spec.slug}-old")

@@ -8,11 +8,13 @@ runs against a real `harness serve` on the same home and database.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import re
 import select
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -371,6 +373,84 @@ def test_oversize_regular_upload_is_413_and_a_small_one_passes(api):
     assert r.status_code == 413 and "max_upload_mb" in r.json()["detail"]
 
 
+def test_a_large_upload_is_read_in_memory_not_spooled_to_disk(api, monkeypatch):
+    """A 2 MB upload (a spooled form moves to a temporary file on disk past 1 MB) is read
+    in memory under the competition's cap, and scored like the same rows without padding."""
+    import tempfile
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("the upload went through a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_disk)
+    real = sample(api.home, "digits")
+    r = api.upload(api.team(), "digits", real + b"\n" * 2 * 2**20)
+    assert r.status_code == 201, r.text
+    assert r.json()["public_score"] == api.upload(api.team(), "digits",
+                                                  real).json()["public_score"]
+
+
+@pytest.mark.parametrize("form, problem", [
+    ({"files": [("file", ("a.csv", b"id,label\n")), ("file", ("b.csv", b"id,label\n"))]},
+     "more than one file"),
+    ({"files": {"file": ("a.csv", b"id,label\n")}, "data": {f"f{i}": "x" for i in range(5)}},
+     "more than 4 fields"),
+    ({"files": {"file": ("a.csv", b"id,label\n")}, "data": {"message": "m" * (2**20 + 1)}},
+     "over 1 MB"),
+    ({"data": {"file": "id,label\n1,2\n"}}, "no file in the upload"),
+    ({"content": b"id,label\n", "headers": {"Content-Type": "multipart/form-data"}},
+     "names no boundary"),
+    ({"content": b"--x\r\nContent-Disposition: form-data\r\n\r\nhi\r\n--x--\r\n",
+      "headers": {"Content-Type": "multipart/form-data; boundary=x"}}, "a part has no name"),
+])
+def test_a_malformed_upload_form_is_400_saying_what_to_send(api, form, problem):
+    token = api.team()
+    with api.client(token) as c:
+        r = c.post("/api/competitions/digits/submissions", **form)
+    assert r.status_code == 400 and problem in r.json()["detail"]
+    assert "`file`" in r.json()["detail"] or "message short" in r.json()["detail"]
+    assert api.h.submissions("digits", api.h.authenticate(token)) == []
+
+
+def test_a_burst_is_scored_a_few_uploads_at_a_time_and_all_answered(api, monkeypatch):
+    """Uploads arriving at once at one server process: at most SCORING_SLOTS are scored at
+    a time (dozens of threads sharing the interpreter lock starve some uploads for
+    seconds), the others wait their turn, and every one is answered."""
+    from harness.server import api as api_routes
+    from harness.server.app import create_app
+
+    running, most, lock = 0, 0, threading.Lock()
+    real_submit = api.h.submit
+
+    def submit(*args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)                     # long enough for the others to pile up
+            return real_submit(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(api.h, "submit", submit)
+    tokens = [api.team() for _ in range(3 * api_routes.SCORING_SLOTS)]
+    data = sample(api.home, "digits")
+
+    async def burst():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(api.h)),
+                                     base_url="http://harness.test") as client:
+            return await asyncio.gather(*(client.post(
+                "/api/competitions/digits/submissions",
+                headers={"Authorization": f"Bearer {token}"},
+                files={"file": ("p.csv", data, "text/csv")}) for token in tokens))
+
+    answers = asyncio.run(burst())
+    assert [a.status_code for a in answers] == [201] * len(tokens)
+    assert most == api_routes.SCORING_SLOTS
+
+
 # --- throttling and workers -------------------------------------------------------------------
 
 def test_repeated_bad_tokens_are_slowed_then_refused(api):
@@ -474,3 +554,75 @@ def test_listings_are_paginated(api):
                      params={"limit": 501}).status_code == 422
         board = c.get("/api/competitions/digits/leaderboard", params={"limit": 1}).json()
         assert len(board["rows"]) <= 1 and board["total_rows"] >= len(board["rows"])
+
+
+# --------------------------------------------------------------- the board's ETag
+
+
+def _board(c, slug="digits", tag=None, **params):
+    return c.get(f"/api/competitions/{slug}/leaderboard", params=params,
+                 headers={"If-None-Match": tag} if tag else {})
+
+
+def test_an_unchanged_board_is_304_without_drawing_it(api, make_predictions, monkeypatch):
+    token = api.team("etag-team")
+    api.upload(token, "digits", make_predictions(api.home, "digits", 0.8, 0.8))
+    with api.client() as c:
+        first = _board(c)
+        tag = first.headers["ETag"]
+        assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache"
+        assert re.fullmatch(r'"[0-9a-f]{24}"', tag)
+        assert _board(c).headers["ETag"] == tag            # the same board, the same tag
+        # an idle watcher's request: no board is drawn (no ranking, no uncertainty)
+        served = api.server.app.state.harness
+        monkeypatch.setattr(served.boards, "leaderboard", lambda *a, **k: pytest.fail(
+            "a 304 drew the board"))
+        for sent in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+            again = _board(c, tag=sent)
+            assert (again.status_code, again.content, again.headers["ETag"]) == (304, b"", tag)
+        monkeypatch.undo()
+        assert _board(c, tag='"stale"').status_code == 200
+
+        # a new upload is a new board: 200 with a new tag, and the old one no longer matches
+        api.upload(token, "digits", make_predictions(api.home, "digits", 0.9, 0.8, seed=1))
+        changed = _board(c, tag=tag)
+        assert changed.status_code == 200 and changed.json()["rows"]
+        assert changed.headers["ETag"] != tag
+        assert _board(c, tag=changed.headers["ETag"]).status_code == 304
+
+
+def test_the_tag_differs_per_board_page_caller_and_competition(api, make_predictions):
+    token = api.team("etag-pages")
+    api.upload(token, "digits", make_predictions(api.home, "digits", 0.7, 0.7))
+    with api.client() as anyone, api.client(token) as team:
+        tags = [_board(anyone).headers["ETag"],
+                _board(anyone, limit=1).headers["ETag"],
+                _board(anyone, offset=1).headers["ETag"],
+                _board(team).headers["ETag"],                 # names your_team
+                _board(anyone, slug="fertility").headers["ETag"]]
+        assert len(set(tags)) == len(tags), tags
+        # another team's tag does not match: its answer names another your_team
+        assert _board(team, tag=tags[0]).status_code == 200
+
+
+def test_the_tag_follows_names_state_and_the_private_board_stays_hidden(api, make_predictions):
+    token = api.team("etag-old-name")
+    api.upload(token, "noise-binary", sample(api.home, "noise-binary"))
+    with api.client() as c:
+        tag = _board(c, slug="noise-binary").headers["ETag"]
+        api.h.rename_team("etag-old-name", "etag-new-name")
+        renamed = _board(c, slug="noise-binary", tag=tag)
+        assert renamed.status_code == 200
+        assert "etag-new-name" in [r["team"] for r in renamed.json()["rows"]]
+        tag = renamed.headers["ETag"]
+        api.h.close("noise-binary")     # the page shows the state: closing is a change
+        try:
+            closed = _board(c, slug="noise-binary", tag=tag)
+            assert closed.status_code == 200 and closed.headers["ETag"] != tag
+        finally:
+            api.h.reopen("noise-binary")
+        assert _board(c, slug="noise-binary", tag=tag).status_code == 304
+    with api.client(token) as c:
+        # no tag opens the private board before the reveal
+        hidden = _board(c, slug="noise-binary", tag="*", board="private")
+        assert hidden.status_code == 403 and "ETag" not in hidden.headers

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 CORE = ["spec", "metrics", "datasets", "plugins", "splits", "home", "scoring", "ladder", "rules",
-        "grading", "csvsafe", "shakeup", "roster"]
+        "grading", "csvsafe", "shakeup", "roster", "images"]
 HEAVY = ["fastapi", "starlette", "uvicorn", "sqlalchemy", "torch", "httpx"]
 
 
@@ -66,7 +66,7 @@ def test_torch_only_in_the_labs_that_train_networks():
 LAYERS = {
     "core": ["errors", "spec", "metrics", "datasets", "plugins", "splits", "home", "scoring",
              "ladder", "rules", "grading", "shakeup", "csvsafe", "uncertainty", "team_chart",
-             "roster"],
+             "roster", "images"],
     "store": ["store"],
     "service": ["service"],
     "boundary": ["schemas"],

@@ -61,8 +61,16 @@ def test_bench_rush_tiny(tmp_path):
         args += ["--postgres-url", pg]
     bench_rush.main(args)
     out = json.loads((tmp_path / "rush.json").read_text())
-    assert {"machine", "setup", "targets", "runs", "problems"} <= set(out)
+    assert {"machine", "setup", "targets", "sequential", "runs", "problems"} <= set(out)
     assert out["problems"] == []
+    # one client's back-to-back uploads of every file, beside their scoring in process
+    (one,) = out["sequential"]
+    check_run(one, 6)
+    assert one["clients"] == 1 and one["backend"] == backend
+    assert 0 < one["in_process_score_s"]["p50"] <= one["in_process_score_s"]["max"]
+    # an upload over HTTP does the scoring and more
+    assert one["upload_over_score"] > 1 and one["upload_above_score_ms"] > 0
+    assert isinstance(one["meets_target"], bool)
     (run,) = out["runs"]
     check_run(run, 6)
     assert run["backend"] == backend and run["workers"] == 1 and run["clients"] == 3

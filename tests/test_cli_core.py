@@ -3,6 +3,9 @@ structure: its commands, the shared --home/--database-url, one output path."""
 
 import ast
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,10 +66,11 @@ def test_every_command_has_help_with_an_example():
 # --- the structure of the command line ---------------------------------------------------
 
 COMMANDS = ["audit", "backup", "baseline", "close", "competitions", "demo", "doctor", "download",
-            "grades", "lab", "leaderboard", "login", "prepare", "reopen", "rescore", "restore",
-            "reveal", "score", "select", "serve", "submissions", "submit", "teacher", "team"]
-LAB_COMMANDS = ["attack", "batch", "diagnose", "hessian", "holdout-reuse", "optimizers",
-                "overfit"]
+            "grades", "kaggle", "lab", "leaderboard", "login", "prepare", "reopen", "rescore",
+            "restore", "reveal", "score", "select", "serve", "submissions", "submit", "teacher",
+            "team"]
+LAB_COMMANDS = ["attack", "augment", "batch", "diagnose", "hessian", "holdout-reuse",
+                "optimizers", "overfit"]
 # every command that reads or writes the store (the database of a home)
 STORE_COMMANDS = [["serve"], ["team", "add"], ["team", "import"], ["team", "list"],
                   ["team", "baseline"], ["team", "rename"], ["team", "remove"],
@@ -177,3 +181,62 @@ def test_grades_and_baseline_submit_use_the_database_url(prepared_home, other_ur
 
     assert baselines(elsewhere) == ["lin"]
     assert baselines(Harness(prepared_home)) == []
+
+
+# --- command start: a student's commands import only what they need (issue 15) -----------
+
+STUDENT_COMMANDS = ["login", "competitions", "download", "submit", "submissions", "select",
+                    "leaderboard"]
+# never imported by a student's command: the modelling, plotting and server stacks (a
+# student's side is click, httpx, pydantic and rich); each costs a start of seconds
+NOT_FOR_STUDENTS = ["sklearn", "matplotlib", "torch", "scipy", "pandas", "numpy", "pyarrow",
+                    "sqlalchemy", "fastapi", "starlette", "uvicorn"]
+# --help and --version print text: click alone
+NOT_FOR_HELP = NOT_FOR_STUDENTS + ["httpx", "pydantic", "rich"]
+UNREACHABLE = "http://127.0.0.1:1"            # nothing listens on port 1: refused at once
+_REPORT_IMPORTS = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('IMPORTED', *sorted({m.split('.')[0] for m in sys.modules}),"
+    " file=sys.stderr))\n"
+    "from harness.cli import main\n"
+    "main(sys.argv[1:], prog_name='harness')\n")
+
+
+def _run_fresh(args, tmp_path):
+    """`harness ARGS` in a fresh interpreter, as a student runs it (a token, no home, no
+    stored login); its result and the top-level modules it had imported at exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_")}
+    env |= {"HARNESS_TOKEN": "a-team-token", "HARNESS_CONFIG": str(tmp_path / "login.json")}
+    done = subprocess.run([sys.executable, "-c", _REPORT_IMPORTS, *args], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=120)
+    *_, last = done.stderr.splitlines() or [""]
+    assert last.startswith("IMPORTED "), done.stderr
+    return done, set(last.split()[1:])
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]] +
+                         [[c, "--help"] for c in STUDENT_COMMANDS], ids=" ".join)
+def test_help_and_version_import_click_alone(args, tmp_path):
+    done, imported = _run_fresh(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert ("version" if args == ["--version"] else "Usage: harness") in done.stdout
+    assert not imported & set(NOT_FOR_HELP), sorted(imported & set(NOT_FOR_HELP))
+
+
+@pytest.mark.parametrize("args", [
+    ["login", "--server", UNREACHABLE, "--token", "a-team-token"],
+    ["competitions", "--server", UNREACHABLE],
+    ["download", "digits", "-p", "data", "--server", UNREACHABLE],
+    ["submit", "digits", "-f", "predictions.csv", "--server", UNREACHABLE],
+    ["submissions", "digits", "--server", UNREACHABLE],
+    ["select", "digits", "3", "--server", UNREACHABLE],
+    ["leaderboard", "digits", "--server", UNREACHABLE],
+], ids=lambda args: args[0])
+def test_student_commands_reach_for_the_server_without_the_heavy_stacks(args, tmp_path):
+    (tmp_path / "predictions.csv").write_text("id,target\n0,1\n")
+    done, imported = _run_fresh(args, tmp_path)
+    # the command got as far as its request (httpx loaded) and failed the way a student sees
+    assert done.returncode == 2 and "httpx" in imported, done.stderr
+    assert f"error: cannot reach the harness server at {UNREACHABLE}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not imported & set(NOT_FOR_STUDENTS), sorted(imported & set(NOT_FOR_STUDENTS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -437,3 +438,22 @@ def test_numpy_labs_and_their_commands_run_without_torch(prepared_home, tmp_path
     assert out.stdout.strip() == "[]"
     assert (tmp_path / "attack" / "attack.json").is_file()
     assert (tmp_path / "holdout" / "holdout_reuse.json").is_file()
+
+
+def test_overfit_lab_sweeps_an_image_competition(tmp_path):
+    """`shapes` (a folder of images): the sweep trains MLPs on the pixels with image
+    augmentation, each predicts test.csv's images once, and the study runs as for a table."""
+    pytest.importorskip("torch")
+    from harness.home import find_spec_path
+    from harness.lab.overfit import overfit_lab, sweep_configs, train_sweep
+    from harness.splits import prepare
+
+    prepared = prepare(find_spec_path("shapes"), tmp_path / "home", options={"n": 300})
+    configs = [c.replace(epochs=2) for c in sweep_configs(3, image=True, seed=1)]
+    assert any(c.augment > 0 for c in sweep_configs(30, image=True))
+    trained = train_sweep(prepared, configs)
+    for t in trained:
+        sub = pd.read_csv(io.BytesIO(t.submission))
+        assert sub["id"].tolist() == prepared.test["id"].tolist()
+    report = overfit_lab(prepared, tmp_path, repeats=3, trained=trained)
+    assert {"by_public", "by_validation"} <= set(report.numbers)

@@ -516,3 +516,72 @@ def test_optimizers_command(prepared_home, tmp_path):
 def test_help_has_examples():
     for cmd in ("diagnose", "hessian", "batch", "optimizers"):
         assert "Example" in _run(["lab", cmd, "--help"])
+
+
+# ---------------------------------------------------------------------------------------
+# image competitions: diagnose on pixel features, the augmentation lab
+
+@pytest.fixture(scope="module")
+def shapes_home(tmp_path_factory):
+    from harness.home import find_spec_path
+    from harness.splits import prepare
+
+    home = tmp_path_factory.mktemp("shapes") / "home"
+    prepare(find_spec_path("shapes"), home, options={"n": 300})
+    return home
+
+
+def test_diagnose_reads_an_image_competition_as_pixels(shapes_home, tmp_path):
+    from harness.home import load_prepared
+    from harness.lab.diagnose import shifted_inputs
+
+    data = load_data(load_prepared(shapes_home, "shapes"))
+    assert data.x_train.shape == (180, 3 * 32 * 32) and data.channels == 3
+    assert data.image_side == 32 and float(data.x_train.max()) <= 1
+    moved = shifted_inputs(data, 2).reshape(-1, 3, 32, 32)
+    original = data.x_val.reshape(-1, 3, 32, 32)
+    assert torch.equal(moved[:, :, 2:, 2:], original[:, :, :30, :30])
+    assert float(moved[:, :, :2].abs().sum()) == 0
+    r = CliRunner().invoke(main, ["lab", "diagnose", "shapes", "--home", str(shapes_home),
+                                  "--model", "0", "--model", "1x16", "--epochs", "2",
+                                  "--seeds", "1", "--shift", "2", "--out", str(tmp_path)],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    numbers = json.loads((tmp_path / "diagnose-default.json").read_text())
+    assert numbers["numbers"]["verdict"] in {MODEL_BIAS, OPTIMIZATION, "overfitting", MISMATCH,
+                                             FINE}
+
+
+def test_augment_lab_runs_three_augmentations_and_scores_both_boards(shapes_home, tmp_path):
+    from harness.baselines import BaselineConfig
+    from harness.home import load_prepared
+    from harness.lab.augment import augment_lab, lab_configs
+
+    base = BaselineConfig(model="cnn", hidden=(4, 8), epochs=1, batch_size=32)
+    configs = lab_configs(base)
+    assert [c.augment for c in configs.values()] == [0.0, 0.5, 0.5]
+    assert [c.flip for c in configs.values()] == ["off", "auto", "on"]
+    report = augment_lab(load_prepared(shapes_home, "shapes"), tmp_path, base=base)
+    runs = report.numbers["runs"]
+    assert [r["run"] for r in runs] == ["none", "label-safe", "label-breaking"]
+    assert [r["flips"] for r in runs] == ["no", "no", "yes"]       # shapes is not flip-safe
+    for r in runs:
+        assert 0 <= r["public"] <= 1 and 0 <= r["private"] <= 1
+    assert all(p.is_file() for p in report.plots) and len(report.plots) == 3
+    assert any("flip" in line.lower() for line in report.verdicts)
+    with pytest.raises(Exception, match="table competition"):
+        from harness.splits import prepare
+        from harness.home import find_spec_path
+
+        augment_lab(prepare(find_spec_path("breast-cancer"), tmp_path / "h"), tmp_path)
+
+
+def test_lab_augment_command_prints_json(shapes_home, tmp_path):
+    r = CliRunner().invoke(main, ["lab", "augment", "shapes", "--home", str(shapes_home),
+                                  "--epochs", "1", "--out", str(tmp_path), "--format", "json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output[r.output.index("{"):])
+    assert [run["run"] for run in out["runs"]] == ["none", "label-safe", "label-breaking"]
+    assert (tmp_path / "augment.png").is_file()
+    assert (tmp_path / "augment-label-breaking-augmented.png").is_file()

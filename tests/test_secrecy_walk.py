@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -155,7 +155,7 @@ def world(live_backend, serve_app, make_predictions):
                          ctype)[0] == 400
     h.add_baseline(SLUG, "baseline", w.predictions(make_predictions, None, *BASELINE, 99))
     for phase, (i, team) in product(("before", "after"), enumerate(TEAMS)):
-        for k, route in enumerate(("api", "page")):
+        for k, route in enumerate(("api", "page", "kaggle")):
             w.walk_files[phase, team, route] = w.predictions(
                 make_predictions, team, *WALK_PLANS[team], seed=1000 + 100 * i + 10 * k
                 + (phase == "after"))
@@ -322,6 +322,8 @@ def page_bodies(route_name, world, viewer, phase) -> list[tuple]:
     token = world.tokens.get(viewer, "")
     own = world.ids.get(viewer) or world.ids[TEAMS[0]]
     other = world.ids[TEAMS[1] if viewer == TEAMS[0] else TEAMS[0]]
+    if route_name.startswith("kaggle_"):
+        return kaggle_bodies(route_name, world, viewer, phase)
     if route_name == "login":       # no one: an empty token (counts as one failed login)
         return [("", *form([("csrf", csrf), ("token", token)]))]
     if route_name == "logout":
@@ -339,6 +341,53 @@ def page_bodies(route_name, world, viewer, phase) -> list[tuple]:
         return [("", *form([("csrf", csrf)] + [("submission_id", i) for i in ids]))
                 for ids in (own[:1], other[:1], [999999], ["x"])]
     raise AssertionError(f"the walk has no body for the page route {route_name!r}: add one")
+
+
+KAGGLE_RPC = "/api/v1/competitions.CompetitionApiService/"
+
+
+def kaggle_upload(world, team, data: bytes) -> str:
+    """The upload token of ``data`` sent the kaggle command's way by ``team`` (its
+    StartSubmissionUpload, then the PUT to the link it answered)."""
+    body = json.dumps({"competitionName": SLUG, "fileName": "k.csv"}).encode()
+    status, text = world.request("POST", KAGGLE_RPC + "StartSubmissionUpload", team, body,
+                                 "application/json")
+    assert status == 200, text
+    start = json.loads(text.split("\n\n", 1)[1])
+    assert world.request("PUT", urlsplit(start["createUrl"]).path, None, data, "text/csv")[0] \
+        == 200
+    return start["token"]
+
+
+def kaggle_bodies(route_name, world, viewer, phase) -> list[tuple]:
+    """(query, body, content type) variants for the kaggle command's routes
+    (harness.server.kaggle), by route name: real uploads for CreateSubmission."""
+    def js(value):
+        return "", json.dumps(value).encode(), "application/json"
+
+    named = {"competitionName": SLUG}
+    common = [js(named), js({"competitionName": "..%2Fhidden"}), js({**named, "pageToken": "x"}),
+              js({}), ("", b"not json", "application/json")]
+    if route_name == "kaggle_upload":           # a PUT to a link; the walk's links are forged
+        return [("", b"id,label\n1,2\n", "text/csv")]
+    if route_name == "kaggle_introspect_token":
+        return [js({"token": world.tokens.get(viewer, "")}), js({"token": "x"}), js({})]
+    if route_name == "kaggle_download_data_file":
+        return [js({**named, "fileName": name}) for name in NAME_VALUES] + common
+    if route_name in ("kaggle_get_leaderboard", "kaggle_download_leaderboard"):
+        return [js({**named, "overridePublic": True})] + common
+    if route_name == "kaggle_start_submission_upload":
+        return [js({**named, "fileName": "k.csv", "contentLength": 10})] + common
+    if route_name == "kaggle_create_submission":
+        team = viewer or TEAMS[0]
+        other = TEAMS[1] if team == TEAMS[0] else TEAMS[0]
+        uploads = [kaggle_upload(world, team, world.walk_files[phase, team, "kaggle"]),
+                   kaggle_upload(world, team, b"id,label\n1,2,3\n"),
+                   kaggle_upload(world, other, b"id,label\n1,2\n"), "forged.token"]
+        return [js({**named, "blobFileTokens": token,
+                    "submissionDescription": world.markers.get(viewer, "anonymous")})
+                for token in uploads] + common
+    return common
 
 
 def app_routes(app):

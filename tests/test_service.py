@@ -146,6 +146,37 @@ def test_a_failed_transaction_leaves_no_archive_and_no_count(make_harness, monke
     assert h.submit("digits", team, predictions(h), now=NOON)["remaining_today"] == 0
 
 
+def test_the_archive_is_synced_before_any_lock_and_in_place_before_the_commit(h, monkeypatch):
+    """Durability: the upload's bytes are fsynced before its row commits, and before its
+    write transaction even begins (no other upload waits on this disk sync); when the row
+    commits, its archived file is already in place."""
+    team, _ = h.add_team("owls")
+    data = predictions(h, wrong_public=2)
+    events, real_fsync = [], os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync") or real_fsync(fd))
+    engine = h.context.database.engine
+    archived = h.home / "uploads" / "digits"
+
+    def on_begin(conn):
+        events.append("begin")
+
+    def on_commit(conn):
+        files = sorted(p.name for p in archived.iterdir()) if archived.is_dir() else []
+        events.append(("commit", files))
+
+    sa.event.listen(engine, "begin", on_begin)
+    sa.event.listen(engine, "commit", on_commit)
+    try:
+        sub = h.submit("digits", team, data, now=NOON)
+    finally:
+        sa.event.remove(engine, "begin", on_begin)
+        sa.event.remove(engine, "commit", on_commit)
+    writes = events[events.index("fsync"):]
+    assert writes[:2] == ["fsync", "begin"], events
+    assert writes[-1] == ("commit", [f"{sub['id']}.csv"]), events     # no temporary file left
+    assert (archived / f"{sub['id']}.csv").read_bytes() == data
+
+
 def test_full_precision_is_stored(h):
     team, _ = h.add_team("owls")
     h.submit("digits", team, predictions(h, wrong_public=1), now=NOON)
@@ -595,6 +626,12 @@ def test_200_teams_upload_at_once_and_all_rank(h, tmp_path):
         assert set(pool.map(one, range(200))) == {"scored"}
     rows = h.leaderboard("digits")["rows"]
     assert len(rows) == 200 and [r["rank"] for r in rows] == list(range(1, 201))
+    # each archive holds its own upload's bytes, though they were staged side by side
+    sent = {team["name"]: files[i % 20] for i, team in enumerate(teams)}
+    archive = h.home / "uploads" / "digits"
+    assert all((archive / f"{s['id']}.csv").read_bytes() == sent[s["team"]]
+               for s in h.all_submissions("digits"))
+    assert not list(archive.glob(".*.tmp"))
 
 
 WORKER = """

@@ -16,11 +16,12 @@ MODELS = ("linear", "gbt", "mlp", "cnn")
 TORCH_MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
 LR_DECAYS = ("none", "cosine", "step")
+FLIPS = ("auto", "on", "off")
 
 # Which options each model reads; the rest must keep their defaults.
 _COMMON = {"model", "seed"}
-_TORCH = {"hidden", "wide", "dropout", "weight_decay", "augment", "noise", "mixup", "optimizer", "lr",
-          "momentum", "warmup_epochs", "lr_decay", "batch_size", "epochs", "early_stopping"}
+_TORCH = {"hidden", "wide", "dropout", "weight_decay", "augment", "flip", "cutout", "noise",
+          "mixup", "optimizer", "lr", "momentum", "warmup_epochs", "lr_decay", "batch_size", "epochs", "early_stopping"}
 USES = {
     "linear": _COMMON | {"weight_decay"},
     # gbt: epochs = boosting iterations, lr = shrinkage, weight_decay = l2_regularization,
@@ -44,8 +45,10 @@ class BaselineConfig:
     model : {"linear", "gbt", "mlp", "cnn"}
         ``linear``: logistic regression (classification) or ridge (regression);
         ``gbt``: scikit-learn's HistGradientBoosting; ``mlp``: a torch
-        multi-layer perceptron; ``cnn``: a small torch CNN (image data only, e.g.
-        ``digits``).
+        multi-layer perceptron (on an image competition: on the raw pixels);
+        ``cnn``: a small torch CNN (image data only: ``digits``'s pixel columns or
+        an image competition such as ``shapes``). An image competition trains
+        ``mlp`` or ``cnn`` only.
     hidden : tuple of int
         MLP layer widths, CNN channels per conv layer, or ``(leaves,)`` for gbt.
     wide : bool
@@ -59,14 +62,27 @@ class BaselineConfig:
         (torch: the optimizer's weight decay; linear: ``C = 1/(weight_decay n)``
         or ``alpha = weight_decay n / 2``; gbt: ``l2_regularization``).
     augment : float
-        Image augmentation strength in [0, 1]: random shifts up to 1.5 px,
-        rotations up to 15 degrees and pixel noise, all scaled by it. Never
-        horizontal flips: a mirrored digit is another symbol (or none).
+        Image augmentation strength in [0, 1]. Pixel tables (``digits``): random
+        shifts up to 1.5 px, rotations up to 15 degrees and pixel noise, all
+        scaled by it, never flips (a mirrored digit is another symbol). Image
+        competitions: random crops with padding, rotations up to 15 degrees and
+        colour jitter (:mod:`harness.baselines.image_augment`), plus horizontal
+        flips where the competition's ``flip_safe`` allows them.
+    flip : {"auto", "on", "off"}
+        Image competitions: horizontal flips when ``augment > 0`` and the
+        competition is ``flip_safe`` (auto), always (on: breaks the labels of a
+        competition that is not flip-safe, which the augmentation lab shows), or
+        never (off).
+    cutout : float
+        Image competitions: erase one random square of this share of the side
+        per image (0 = off).
     noise : float
-        Tabular augmentation: Gaussian noise (in standard deviations) added to
-        the standardized features of every training batch.
+        Gaussian noise added to every training batch: in standard deviations of
+        the standardized features (tables) or on the [0, 1] pixel scale (image
+        competitions).
     mixup : float
-        Tabular augmentation: mixup's Beta(mixup, mixup) parameter, 0 = off.
+        Mixup's Beta(mixup, mixup) parameter (rows or images and their labels
+        mixed), 0 = off.
     optimizer : {"sgd", "momentum", "adagrad", "rmsprop", "adam"}
     lr : float
         Learning rate (gbt: the shrinkage).
@@ -91,6 +107,8 @@ class BaselineConfig:
     dropout: float = 0.0
     weight_decay: float = 0.0
     augment: float = 0.0
+    flip: str = "auto"
+    cutout: float = 0.0
     noise: float = 0.0
     mixup: float = 0.0
     optimizer: str = "adam"
@@ -108,10 +126,12 @@ class BaselineConfig:
         _choice("model", self.model, MODELS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("lr_decay", self.lr_decay, LR_DECAYS)
+        _choice("flip", self.flip, FLIPS)
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise BaselineError(f"hidden={self.hidden}: needs one or more positive widths, "
                                 "e.g. hidden=(64,) or --hidden 128,64")
-        for name, low, high in (("dropout", 0, 0.95), ("augment", 0, 1), ("noise", 0, 10),
+        for name, low, high in (("dropout", 0, 0.95), ("augment", 0, 1), ("cutout", 0, 0.75),
+                                ("noise", 0, 10),
                                 ("mixup", 0, 10), ("weight_decay", 0, 100),
                                 ("momentum", 0, 0.999)):
             value = getattr(self, name)

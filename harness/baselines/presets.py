@@ -54,6 +54,19 @@ PRESETS: dict[str, dict[str, BaselineConfig]] = {
         "boss": C(model="mlp", hidden=(256, 256), dropout=0.1, epochs=30, batch_size=128,
                   warmup_epochs=2, lr_decay="cosine"),
     },
+    # the CNN homework: pixels without convolutions, a CNN, a CNN with label-safe augmentation
+    # (crops, rotations, colour; no flips: shapes is not flip-safe), a wider one with cutout
+    # and mixup on top
+    "shapes": {
+        "simple": C(model="mlp", hidden=(128,), epochs=10, batch_size=128, lr=1e-3),
+        "medium": C(model="cnn", hidden=(8, 16, 32), epochs=5, batch_size=64, lr=3e-3,
+                    lr_decay="cosine"),
+        "strong": C(model="cnn", hidden=(8, 16, 32), augment=0.5, epochs=6, batch_size=64,
+                    lr=3e-3, lr_decay="cosine", weight_decay=1e-4),
+        "boss": C(model="cnn", hidden=(16, 32, 64), augment=0.5, cutout=0.25, mixup=0.2,
+                  dropout=0.1, epochs=12, batch_size=64, lr=3e-3, lr_decay="cosine",
+                  weight_decay=1e-4),
+    },
     "noise-binary": {
         # random labels: nothing beats a coin on fresh data; the generic presets show it too
         "simple": C(model="linear"),
@@ -70,20 +83,35 @@ GENERIC_PRESETS: dict[str, BaselineConfig] = {
     "boss": C(model="gbt", lr=0.05, epochs=800, hidden=(31,), weight_decay=1.0,
               early_stopping=40),
 }
+
+
+# any image competition (the generic presets are scikit-learn models on table columns): the
+# shapes story sized for unknown images, stopping on the validation loss
+IMAGE_PRESETS: dict[str, BaselineConfig] = {
+    "simple": C(model="mlp", hidden=(128,), epochs=10, batch_size=128),
+    "medium": C(model="cnn", hidden=(16, 32, 64), epochs=15, lr_decay="cosine",
+                early_stopping=3),
+    "strong": C(model="cnn", hidden=(16, 32, 64), augment=0.5, epochs=20, lr_decay="cosine",
+                weight_decay=1e-4, early_stopping=4),
+    "boss": C(model="cnn", hidden=(32, 64, 64), augment=0.5, cutout=0.25, mixup=0.2,
+              dropout=0.2, epochs=30, lr_decay="cosine", weight_decay=1e-4, early_stopping=5),
+}
 del C
 
 
-def presets_for(slug: str) -> dict[str, BaselineConfig]:
+def presets_for(slug: str, image: bool = False) -> dict[str, BaselineConfig]:
     """Every preset of competition ``slug``, simple to boss.
 
     A built-in's own presets, and the generic ones for the names it leaves out
-    (and for every competition without presets of its own).
+    (and for every competition without presets of its own): :data:`IMAGE_PRESETS`
+    when ``image`` (an image competition), else :data:`GENERIC_PRESETS`.
     """
     own = PRESETS.get(slug, {})
-    return {name: own.get(name, GENERIC_PRESETS[name]) for name in PRESET_NAMES}
+    generic = IMAGE_PRESETS if image else GENERIC_PRESETS
+    return {name: own.get(name, generic[name]) for name in PRESET_NAMES}
 
 
-def preset_config(slug: str, name: str) -> BaselineConfig:
+def preset_config(slug: str, name: str, image: bool = False) -> BaselineConfig:
     """The configuration of preset ``name`` for competition ``slug`` (see :func:`presets_for`).
 
     Raises
@@ -93,4 +121,4 @@ def preset_config(slug: str, name: str) -> BaselineConfig:
     """
     if name not in PRESET_NAMES:
         raise BaselineError(f"no preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
-    return presets_for(slug)[name]
+    return presets_for(slug, image)[name]

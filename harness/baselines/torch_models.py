@@ -180,6 +180,9 @@ class Batches:
     def augment(self, x: torch.Tensor, y: torch.Tensor):
         """One batch as the model sees it (the labels only mixed by mixup)."""
         cfg = self.cfg
+        if cfg.cutout > 0 or cfg.flip != "auto":
+            raise BaselineError("--cutout and --flip work on image competitions (a folder of "
+                                "images, like shapes); this competition is a table")
         if cfg.augment > 0:
             if not self.arrays.image_side:
                 raise BaselineError("--augment shifts and rotates images; this competition "
@@ -214,8 +217,23 @@ def evaluate_loss(model: nn.Module, x: np.ndarray, y: np.ndarray, arrays: Arrays
         return float(torch.mean((pred - torch.from_numpy(np.array(y))) ** 2))
 
 
-def fit_torch(cfg: BaselineConfig, arrays: Arrays, progress: bool = True, label: str = ""):
+def fit_torch(cfg: BaselineConfig, arrays: Arrays, progress: bool = True, label: str = "",
+              *, build=build_model, make_batches=Batches, losses=None):
     """Train a torch baseline.
+
+    Parameters
+    ----------
+    cfg : BaselineConfig
+    arrays : Arrays or ImageData
+    progress : bool
+        A tqdm bar over the epochs.
+    label : str
+        The bar's label.
+    build, make_batches, losses : callable, optional
+        What differs for an image competition (:mod:`harness.baselines.image_models`):
+        ``build(cfg, arrays)`` the network, ``make_batches(cfg, arrays)`` an iterable of
+        one epoch's ``(inputs, targets)``, ``losses(model)`` the ``(training, validation)``
+        loss on clean data. The defaults train on a table's arrays.
 
     Returns
     -------
@@ -227,9 +245,13 @@ def fit_torch(cfg: BaselineConfig, arrays: Arrays, progress: bool = True, label:
     classification = arrays.classes is not None
     with deterministic():
         torch.manual_seed(cfg.seed)
-        model = build_model(cfg, arrays)
+        model = build(cfg, arrays)
         opt = make_optimizer(cfg, model.parameters())
-        batches = Batches(cfg, arrays)
+        batches = make_batches(cfg, arrays)
+        if losses is None:
+            def losses(net):
+                return (evaluate_loss(net, arrays.x_train, arrays.y_train, arrays),
+                        evaluate_loss(net, arrays.x_val, arrays.y_val, arrays))
         lrs = lr_schedule(cfg)
         history, best, best_state, best_epoch, wait = [], math.inf, None, 0, 0
         bar = tqdm(range(cfg.epochs), desc=label or cfg.model, unit="epoch",
@@ -242,8 +264,7 @@ def fit_torch(cfg: BaselineConfig, arrays: Arrays, progress: bool = True, label:
                 opt.zero_grad(set_to_none=True)
                 _loss(model(xb), yb, classification).backward()
                 opt.step()
-            train_loss = evaluate_loss(model, arrays.x_train, arrays.y_train, arrays)
-            val_loss = evaluate_loss(model, arrays.x_val, arrays.y_val, arrays)
+            train_loss, val_loss = losses(model)
             history.append({"epoch": epoch + 1, "train_loss": train_loss,
                             "val_loss": val_loss, "lr": lrs[epoch]})
             bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
@@ -264,12 +285,16 @@ def fit_torch(cfg: BaselineConfig, arrays: Arrays, progress: bool = True, label:
     return model, history, best_epoch
 
 
-def torch_predictor(model: nn.Module, arrays: Arrays, needs_proba: bool):
-    """``x (encoded) -> predictions``: labels, P(last class), or numbers."""
+def torch_predictor(model: nn.Module, arrays: Arrays, needs_proba: bool, forward=None):
+    """``x (encoded) -> predictions``: labels, P(last class), or numbers.
 
-    def predict(x: np.ndarray) -> np.ndarray:
+    ``forward(model, x)`` gives the logits (default: the model on ``x`` as one tensor;
+    an image competition streams its dataset through in batches).
+    """
+
+    def predict(x) -> np.ndarray:
         with deterministic(), torch.no_grad():
-            out = model(torch.from_numpy(x)).double()
+            out = (forward(model, x) if forward else model(torch.from_numpy(x))).double()
         if arrays.classes is None:
             return out.squeeze(1).numpy() * arrays.y_scale + arrays.y_mean
         if needs_proba:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..home import Prepared
 from ..splits import write_csv
-from .config import TORCH_MODELS, BaselineConfig
+from .config import TORCH_MODELS, BaselineConfig, BaselineError
 from .data import Arrays, load_arrays
 from .diagnosis import diagnose, trivial_loss
 
@@ -32,6 +32,7 @@ class BaselineResult:
     seconds: float
     model: object = field(repr=False)
     _predict: Callable = field(repr=False)
+    augmented_png: Path | None = None   # set by write() for an image competition
 
     @property
     def stopped_early(self) -> bool:
@@ -50,7 +51,8 @@ class BaselineResult:
         """Submission-ready predictions for the feature columns of ``frame``.
 
         Class labels, P(positive class) for a probability metric (roc_auc,
-        log_loss), or numbers for regression.
+        log_loss), or numbers for regression. On an image competition ``frame``
+        is test.csv's rows: its ``file`` column names images of the test folder.
         """
         return self._predict(self.arrays.encode(frame))
 
@@ -64,6 +66,9 @@ class BaselineResult:
     def write(self, csv_path: str | Path, plot: bool = True) -> tuple[Path, Path | None]:
         """Write the submission CSV and, beside it, the learning-curve PNG.
 
+        On an image competition ``plot`` also writes ``NAME-augmented.png``, a grid
+        of training images as the network sees them (:attr:`augmented_png`).
+
         Returns
         -------
         (csv_path, png_path or None)
@@ -76,6 +81,11 @@ class BaselineResult:
             from .plot import learning_curve
 
             png = learning_curve(self, csv_path.with_suffix(".png"))
+            if self.prepared.is_image:
+                from .image_models import augmented_grid
+
+                self.augmented_png = augmented_grid(
+                    self.config, self.arrays, csv_path.with_name(f"{csv_path.stem}-augmented.png"))
         return csv_path, png
 
 
@@ -102,23 +112,20 @@ def train_baseline(prepared: Prepared, cfg: BaselineConfig, progress: bool = Tru
         When an option does not fit the data (e.g. ``cnn`` on a table).
     """
     start = time.perf_counter()
-    arrays = load_arrays(prepared)
     needs_proba = prepared.spec.metric.needs_proba
-    if cfg.model in TORCH_MODELS:
-        from .torch_models import fit_torch, torch_predictor   # torch only when asked for
+    if prepared.is_image:
+        if cfg.model not in TORCH_MODELS:
+            raise BaselineError(f"{prepared.spec.slug!r} is an image competition: train "
+                                f"--model cnn (or mlp, on the pixels), not {cfg.model}")
+        from .image_data import load_image_data
+        from .image_models import fit_images, image_predictor
 
-        model, history, best = fit_torch(cfg, arrays, progress=progress, label=label)
-        predict = torch_predictor(model, arrays, needs_proba)
+        arrays = load_image_data(prepared)
+        model, history, best = fit_images(cfg, arrays, progress=progress, label=label)
+        predict = image_predictor(model, arrays, needs_proba)
     else:
-        from .sklearn_models import fit_gbt, fit_linear, sklearn_predictor
-
-        if cfg.model == "linear":
-            model, history = fit_linear(cfg, arrays)
-            kept = None
-        else:
-            model, history, kept = fit_gbt(cfg, arrays)
-        best = (kept or 1) - 1
-        predict = sklearn_predictor(model, arrays, needs_proba, kept)
+        arrays = load_arrays(prepared)
+        model, history, best, predict = _fit_table(cfg, arrays, needs_proba, progress, label)
     val_pred = predict(arrays.x_val)
     y_val = prepared.validation[prepared.spec.data.target].to_numpy()
     score = prepared.spec.metric(y_val, val_pred)
@@ -129,3 +136,20 @@ def train_baseline(prepared: Prepared, cfg: BaselineConfig, progress: bool = Tru
         validation_score=float(score), reference_loss=reference,
         diagnosis=diagnose(entry["train_loss"], entry["val_loss"], reference),
         seconds=time.perf_counter() - start, model=model, _predict=predict)
+
+
+def _fit_table(cfg: BaselineConfig, arrays, needs_proba: bool, progress: bool, label: str):
+    """Train ``cfg`` on a table's arrays: ``(model, history, best_epoch, predict)``."""
+    if cfg.model in TORCH_MODELS:
+        from .torch_models import fit_torch, torch_predictor   # torch only when asked for
+
+        model, history, best = fit_torch(cfg, arrays, progress=progress, label=label)
+        return model, history, best, torch_predictor(model, arrays, needs_proba)
+    from .sklearn_models import fit_gbt, fit_linear, sklearn_predictor
+
+    if cfg.model == "linear":
+        model, history = fit_linear(cfg, arrays)
+        kept = None
+    else:
+        model, history, kept = fit_gbt(cfg, arrays)
+    return model, history, (kept or 1) - 1, sklearn_predictor(model, arrays, needs_proba, kept)

@@ -8,7 +8,7 @@ import click
 
 from .. import __version__
 from ..errors import HarnessError
-from . import baselines, core, demo, lab, operations, student, teacher
+from . import baselines, core, demo, kaggle, lab, operations, student, teacher
 
 
 class HarnessGroup(click.Group):
@@ -34,6 +34,10 @@ def main():
     Teacher (on the server machine, reads the home directly):
       harness prepare digits
       harness serve --port 8000
+      harness teacher token --label laptop
+    Teacher (from a laptop, with that teacher token):
+      harness login --server http://HOST:8000 --token TEACHER_TOKEN
+      harness close digits
     Student (talks to the server):
       harness login --server http://HOST:8000 --token TOKEN
       harness submit digits -f predictions.csv -m "first try"
@@ -47,6 +51,7 @@ COMMANDS = (core.prepare, core.score_cmd,
             teacher.reveal, teacher.rescore,
             student.login, student.competitions, student.download, student.submit,
             student.submissions, student.select, student.leaderboard,
+            kaggle.kaggle,
             baselines.baseline, baselines.grades,
             operations.backup, operations.restore, operations.doctor, operations.audit,
             demo.demo, lab.lab)

@@ -40,10 +40,19 @@ def _widths(ctx, param, value):
 @click.option("--dropout", type=float, help="Dropout probability (mlp, cnn).")
 @click.option("--weight-decay", type=float, help="L2 penalty on the weights.")
 @click.option("--augment", type=float, help="Image augmentation strength 0-1: random shifts "
-              "(<=1.5 px), small rotations (<=15 deg) and pixel noise. Never horizontal flips: "
-              "a mirrored digit is a different symbol.")
-@click.option("--noise", type=float, help="Tabular augmentation: Gaussian feature noise (std).")
-@click.option("--mixup", type=float, help="Tabular augmentation: mixup Beta(a, a), 0 = off.")
+              "or crops, small rotations (<=15 deg), and pixel noise (digits) or colour jitter "
+              "(image competitions). Never horizontal flips on digits (a mirrored digit is "
+              "another symbol); an image competition flips only where it is flip-safe (see "
+              "--flip).")
+@click.option("--flip", type=click.Choice(["auto", "on", "off"]), help="Image competitions: "
+              "horizontal flips where the competition says they keep the label (auto), "
+              "always (on: breaks the labels of e.g. shapes' arrows), or never (off).")
+@click.option("--cutout", type=float, help="Image competitions: erase a random square of "
+              "this share of the side per image, 0 = off.")
+@click.option("--noise", type=float, help="Gaussian noise per training batch: features (std) "
+              "or pixels (on the 0-1 scale).")
+@click.option("--mixup", type=float, help="Mixup Beta(a, a) of rows or images and their "
+              "labels, 0 = off.")
 @click.option("--optimizer", type=click.Choice(["sgd", "momentum", "adagrad", "rmsprop", "adam"]))
 @click.option("--lr", type=float, help="Learning rate (gbt: shrinkage).")
 @click.option("--momentum", type=float, help="Momentum of --optimizer momentum.")
@@ -71,7 +80,9 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
     lecture's diagnosis: model bias or optimization, overfitting, or fine.
     Options after a --preset override its values. Same --seed, same CSV bytes.
 
-    Any table works: text columns are one-hot encoded, missing values
+    Image competitions (e.g. shapes) train mlp or cnn on images streamed from
+    the folders, and also write NAME-augmented.png: training images as the
+    network sees them. Any table works: text columns are one-hot encoded, missing values
     imputed. Built-in competitions have tuned presets; every other one (your
     own competition.toml) gets generic ones: a linear model, then boosted
     trees. A built-in not prepared in the home yet is prepared first.
@@ -79,6 +90,8 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
     \b
     Examples:
       harness baseline digits --model cnn --augment 0.5 --epochs 20
+      harness baseline shapes --preset strong
+      harness baseline shapes --model cnn --hidden 16,32,64 --augment 0.5 --cutout 0.25
       harness baseline digits --model mlp --hidden 128 --dropout 0.3 --weight-decay 1e-4 \\
           --optimizer momentum --lr 0.05 --warmup-epochs 2 --lr-decay cosine --early-stopping 3
       harness baseline fertility --model gbt --epochs 300
@@ -98,13 +111,14 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
         preset_config(slug, preset)          # a bad name fails before any preparing
     prepared = ensure_prepared(store.home, slug, echo=lambda m: click.echo(m, err=True))
     slug = prepared.spec.slug                # SLUG may have been a competition's folder
+    image = prepared.is_image
     if preset == "all":
         if given:
             raise click.UsageError(f"--preset all trains the preset configurations; drop "
                                    f"{', '.join('--' + k.replace('_', '-') for k in given)}")
-        runs = list(presets_for(slug).items())
+        runs = list(presets_for(slug, image).items())
     elif preset is not None:
-        runs = [(name or preset, preset_config(slug, preset).replace(**given))]
+        runs = [(name or preset, preset_config(slug, preset, image).replace(**given))]
     else:
         runs = [(name or model, BaselineConfig.for_model(model, **given))]
 
@@ -121,6 +135,8 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
                "epochs_run": len(result.history), "train_loss": result.train_loss,
                "val_loss": result.val_loss, "diagnosis": result.diagnosis,
                "csv": str(csv_path), "png": str(png)}
+        if result.augmented_png is not None:
+            row["augmented_png"] = str(result.augmented_png)
         rows.append(row)
         if fmt == "table":
             metric = prepared.spec.metric
@@ -128,7 +144,8 @@ def baseline(slug, model, preset, name, out_dir, record, submit, progress, store
                        f"({len(result.history)} epochs, {result.seconds:.1f} s"
                        + (", stopped early" if result.stopped_early else "") + ")")
             click.echo(f"  diagnosis: {result.diagnosis}")
-            click.echo(f"  wrote {csv_path} and {png}")
+            click.echo(f"  wrote {csv_path} and {png}"
+                       + (f" and {result.augmented_png}" if result.augmented_png else ""))
 
     if record:
         _record(prepared, results, rows, fmt)

@@ -7,9 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..home import find_spec_path, load_prepared
-from ..scoring import AnswerKey, round_public, score
-from ..splits import prepare as prepare_competition
 from .options import format_option, home_option
 from .output import emit
 
@@ -46,13 +43,17 @@ def prepare(competition, home, options, force):
       harness prepare ./my-course/competition.toml --home /srv/harness
       harness prepare synthetic -o rows=1000000 --force
     """
+    # imported here, like every pandas user, so that `harness --help` starts at once
+    from ..home import find_spec_path
+    from ..splits import prepare as prepare_competition
+
     prepared = prepare_competition(find_spec_path(competition), home,
                                    options=_parse_options(options), force=force)
     rows = prepared.manifest["rows"]
     click.echo(f"prepared {prepared.spec.slug!r} in {prepared.directory}")
     click.echo("  rows: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
-    click.echo(f"  released: {prepared.released_dir}  (train, validation, test, "
-               "sample_submission)")
+    click.echo(f"  released: {prepared.released_dir}  ("
+               + ", ".join(n.removesuffix(".csv") for n in prepared.released_names) + ")")
     click.echo(f"  hidden:   {prepared.solution_path}  (never served)")
 
 
@@ -71,6 +72,9 @@ def score_cmd(slug, file, home, fmt):
     Example:
       harness score digits submissions/digits/simple.csv
     """
+    from ..home import load_prepared
+    from ..scoring import AnswerKey, round_public, score
+
     prepared = load_prepared(home, slug)
     key = AnswerKey.from_prepared(prepared)
     result = score(Path(file), key)

@@ -19,10 +19,12 @@ def lab():
       harness lab hessian               critical points by the Hessian's eigenvalues
       harness lab batch digits          batch size: time, noise, accuracy
       harness lab optimizers digits     SGD, momentum, Adagrad, RMSProp, Adam
+    Images:
+      harness lab augment shapes        no, label-safe and label-breaking augmentation
     """
 
 
 for command in (lab_overfit.overfit, lab_overfit.attack, lab_overfit.holdout_reuse,
                 lab_training.diagnose, lab_training.hessian, lab_training.batch,
-                lab_training.optimizers):
+                lab_training.optimizers, lab_training.augment):
     lab.add_command(command)

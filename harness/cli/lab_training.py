@@ -456,3 +456,60 @@ def optimizers(slug, home, epochs, batch_size, depth, width, seeds, seed, lr_fac
                      "toy_steps": toy_steps, "train_rows": len(data.y_train)})
     click.echo(study.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     _finish(report, out)
+
+
+@click.command()
+@click.argument("slug", default="shapes")
+@home_option
+@click.option("--strength", type=click.FloatRange(0, 1, min_open=True), default=0.5,
+              show_default=True, help="Augmentation strength of the two augmented runs "
+              "(crops, rotations, colour jitter).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of every run [default: the strong preset's].")
+@out_option
+@format_option()
+def augment(slug, home, strength, epochs, out, fmt):
+    """The same CNN with no, label-safe and label-breaking augmentation.
+
+    Trains the competition's strong-preset CNN three times: on the images as they
+    are; with random crops, small rotations and colour jitter (flips only where the
+    competition is flip-safe); and with horizontal flips forced on, which on shapes
+    turns left arrows into right arrows that keep their old label. Writes the three
+    runs' training and validation curves (augment.png), each run's grid of augmented
+    training images and its submission, and prints each run's validation, public and
+    private score. For a teacher or self-study: it reads the home's answer key.
+
+    \b
+    Examples:
+      harness lab augment shapes
+      harness lab augment shapes --epochs 4 --format json
+    """
+    _setup()
+    from ..lab.augment import augment_lab
+    from ..lab.common import ensure_prepared, progress_bar
+    from ..lab.report import lab_dir, write_report
+    from .output import emit
+
+    prepared = ensure_prepared(home, slug, echo=lambda m: click.echo(m, err=True))
+    directory = lab_dir(prepared.spec.slug, out)
+    report = augment_lab(prepared, directory, strength=strength, epochs=epochs,
+                         progress=progress_bar)
+    path = write_report(report, directory)
+    runs = report.numbers["runs"]
+
+    def show():
+        click.echo(_runs_table(runs))
+        for line in report.verdicts:
+            click.echo(f"- {line}")
+        click.echo(f"report: {path}")
+
+    emit({**report.numbers, "report": str(path)}, fmt, records=runs, show=show)
+
+
+def _runs_table(rows: list[dict]) -> str:
+    """The runs as aligned text (the columns a student compares)."""
+    import pandas as pd
+
+    cols = ["run", "flips", "validation", "public", "private", "train_loss", "val_loss",
+            "epochs"]
+    return pd.DataFrame(rows)[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}")

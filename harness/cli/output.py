@@ -9,12 +9,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import click
-from rich import box
-from rich.console import Console
-from rich.table import Table
 
 from ..csvsafe import csv_text, write_csv
-from ..schemas import BoardRow, PrivateBoardRow
 
 Column = tuple[str, str]          # (key in the row dict, header in the table)
 FREE_TEXT = {"message", "title", "members", "description", "team"}
@@ -170,6 +166,11 @@ def emit(obj, fmt: str, columns: Sequence[Column] = (), rows: Iterable[dict] | N
     if show is not None:
         show()
         return
+    # rich only for a table: `--help`, `--version` and --format json/csv start without it
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
     rows = list(obj if rows is None else rows)
     keys = [k for k, _ in columns]
     formatters = formatters or {}
@@ -203,6 +204,8 @@ def half_width(interval) -> float | None:
 def board_fields(board: str) -> list[str]:
     """The CSV columns of a board's rows (:func:`board_records`), from the API's models:
     the header of a board without rows."""
+    from ..schemas import BoardRow, PrivateBoardRow   # pydantic: not for `--help`
+
     model = PrivateBoardRow if board == "private" else BoardRow
     return [f for f in model.model_fields if f != "interval"] + ["interval_low",
                                                                   "interval_high"]

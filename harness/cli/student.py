@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from ..admin_client import AdminClient
-from ..client import Client, load_credentials, save_credentials, server_origin
 from ..errors import AuthError, HarnessError
 from .options import format_option, with_service
 from .output import (SUBMISSION_COLUMNS, board_fields, board_records, deadline_cell, emit,
@@ -26,10 +23,18 @@ from .output import (SUBMISSION_COLUMNS, board_fields, board_records, deadline_c
                      uncertainty_caption)
 from .slug import competition_slug
 
+if TYPE_CHECKING:
+    from ..client import Client
+
+# The clients (httpx, pydantic) and rich are imported inside the functions that use them, so
+# that `harness --help`, `--version` and every command's --help start without them.
+
 
 def _server_address(ctx, param, value):
     """The server's base URL in ``--server``; a page's address pasted there is cut to
     its origin, saying so on stderr."""
+    from ..client import server_origin
+
     if value is None:
         return None
     try:
@@ -53,6 +58,8 @@ LOCAL_RULE = ("Where it reads: with a home given (--home or HARNESS_HOME) and no
 
 
 def _client(server, need_token=True) -> Client:
+    from ..client import Client
+
     return Client.from_config(server=server, need_token=need_token)
 
 
@@ -60,6 +67,9 @@ def _reader(server, need_token=True) -> Client:
     """The client of a command both a student and the teacher run (submissions,
     leaderboard): an :class:`AdminClient` when the token is a teacher's (the stored login
     says so; a token from elsewhere is asked about with one request)."""
+    from ..admin_client import AdminClient
+    from ..client import load_credentials
+
     client = _client(server, need_token)
     if not client.token:
         return client
@@ -89,6 +99,9 @@ def login(server, token):
     Example:
       harness login --server http://10.0.0.5:8000 --token 3q2-SX...
     """
+    from ..admin_client import AdminClient
+    from ..client import save_credentials
+
     with AdminClient(server, token) as client:
         try:
             competitions = client.competitions()      # a team's token or the teacher's
@@ -135,11 +148,18 @@ def competitions(action, server, fmt):
 def download(slug, directory, server):
     """Download the released files: train, validation, test and sample_submission.csv.
 
+    For an image competition, also its images: train/, validation/ and test/ folders of
+    PNGs (each sent as one zip, unpacked here, the zip deleted); the CSVs' file column
+    names each row's image in its folder.
+
     \b
     Example:
       harness download digits -p data/digits
       harness download -c digits -p data/digits
     """
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
     directory = Path(directory or slug)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
@@ -154,7 +174,10 @@ def download(slug, directory, server):
         with _client(server) as client:
             saved = client.download(slug, directory, progress=report)
     for path in saved:
-        click.echo(f"saved {path} ({path.stat().st_size:,} bytes)")
+        if path.is_dir():
+            click.echo(f"saved {path}/ ({sum(1 for _ in path.iterdir()):,} images)")
+        else:
+            click.echo(f"saved {path} ({path.stat().st_size:,} bytes)")
 
 
 @click.command()
@@ -202,6 +225,8 @@ def submissions(slug, team_name, server, store, fmt):
       harness submissions digits
       harness submissions digits --home /srv/harness --team rocket   # teacher
     """
+    from ..admin_client import AdminClient
+
     teacher = bool(store.home and not server)
     if teacher:
         rows = store.harness.all_submissions(slug)
@@ -285,25 +310,44 @@ def select(slug, ids, server, fmt):
                    "and the board.")
 @click.option("-p", "--path", "directory", type=click.Path(file_okay=False), default=None,
               help="Folder for --download (default: the current one).")
+@click.option("--watch", is_flag=True,
+              help="Keep the board on screen for the projector: redrawn in place every "
+                   "--interval seconds, the rows that changed marked, the time left counting "
+                   "down. Ctrl-C stops.")
+@click.option("--interval", type=click.FloatRange(min=1), default=None, metavar="S",
+              help="Seconds between two refreshes with --watch (default: 10; at least 1).")
+@click.option("--refreshes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --watch: stop after N refreshes (default: at Ctrl-C).")
 @server_option
 @with_service(lazy=True, local=True)
 @format_option()
-def leaderboard(slug, private, show, download, directory, server, store, fmt):
+def leaderboard(slug, private, show, download, directory, watch, interval, refreshes, server,
+                store, fmt):
     """Show the leaderboard, made for the projector; your own team's row is marked.
 
-    The public board needs no login.
+    The public board needs no login. With --watch it stays on screen and follows the
+    board; an unchanged board costs the server next to nothing.
 
     \b
     Example:
       harness leaderboard digits
+      harness leaderboard digits --watch --interval 5          # the projector
       harness leaderboard -c digits --show --download -p boards
       harness leaderboard digits --private --format csv
       harness leaderboard digits --private --home /srv/harness    # teacher
     """
+    from .watch import DEFAULT_INTERVAL, check_options, source_for
+    from .watch import watch as watch_board
+
     del show                        # the Kaggle CLI's flag: the board is shown anyway
     if directory is not None and not download:
         raise click.UsageError("-p/--path is the folder for --download; add --download")
+    check_options(watch, interval, refreshes, download, fmt)
     board = "private" if private else "public"
+    if watch:
+        watch_board(source_for(slug, board, server, store, _reader), slug, board,
+                    interval=interval or DEFAULT_INTERVAL, refreshes=refreshes)
+        return
     if store.home and not server:
         result = store.harness.leaderboard(slug, board, teacher=True)
     else:

@@ -288,9 +288,9 @@ def shifted_inputs(data, amount: float):
     if not 0 < k < side:
         raise ValueError(f"shift {amount:g}: {data.slug}'s images are {side}x{side} pixels, so "
                          f"the shift must move them by 1 to {side - 1} pixels, e.g. 2")
-    img = x.reshape(-1, side, side)
+    img = x.reshape(-1, data.channels, side, side)
     out = torch.zeros_like(img)
-    out[:, k:, k:] = img[:, :side - k, :side - k]
+    out[..., k:, k:] = img[..., :side - k, :side - k]
     return out.reshape(len(x), -1)
 
 

@@ -45,6 +45,7 @@ class LabData:
     y_val: torch.Tensor
     classes: list | None = None
     image_side: int | None = None   # 8 for digits: rows are side x side images
+    channels: int = 1               # 3 for a colour image competition (rows: C x side x side)
 
     @property
     def n_features(self) -> int:
@@ -78,7 +79,7 @@ class LabData:
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self.y_train), generator=g)[:n_train]
         return LabData(self.slug, self.task, self.x_train[idx], self.y_train[idx],
-                       self.x_val, self.y_val, self.classes, self.image_side)
+                       self.x_val, self.y_val, self.classes, self.image_side, self.channels)
 
 
 def load_data(prepared: Prepared) -> LabData:
@@ -93,6 +94,8 @@ def load_data(prepared: Prepared) -> LabData:
     DataError
         When a feature is not numeric or a value is missing.
     """
+    if prepared.is_image:
+        return load_image_pixels(prepared)
     from ..baselines.data import load_arrays
 
     a = load_arrays(prepared)
@@ -104,6 +107,28 @@ def load_data(prepared: Prepared) -> LabData:
     return LabData(prepared.spec.slug, a.task, torch.tensor(a.x_train), y_tr,
                    torch.tensor(a.x_val), y_va,
                    list(a.classes) if a.classes is not None else None, a.image_side)
+
+
+def load_image_pixels(prepared: Prepared) -> LabData:
+    """An image competition's training and validation images as rows of pixels on [0, 1].
+
+    Decoded into memory (channels first, flattened): the labs train small networks
+    on pixel features; pass ``--train-rows`` to bound the training part. A square
+    image sets ``image_side`` (for the shifted-rows check).
+    """
+    from ..baselines.image_data import load_image_data
+
+    d = load_image_data(prepared)
+    channels, height, width = d.shape
+    if d.classes is not None:
+        y_tr, y_va = torch.tensor(d.y_train), torch.tensor(d.y_val)
+    else:
+        y_tr = torch.tensor((d.y_train - d.y_mean) / d.y_scale, dtype=torch.float32)
+        y_va = torch.tensor((d.y_val - d.y_mean) / d.y_scale, dtype=torch.float32)
+    return LabData(prepared.spec.slug, d.task, torch.from_numpy(d.x_train.pixels()), y_tr,
+                   torch.from_numpy(d.x_val.pixels()), y_va,
+                   list(d.classes) if d.classes is not None else None,
+                   height if height == width else None, channels)
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,

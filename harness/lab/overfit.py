@@ -330,8 +330,8 @@ def overfit_lab(prepared: Prepared, directory, *, configs: int = 30, repeats: in
     metric = key.metric
     decimals = prepared.spec.scoring.public_decimals
     if trained is None:
-        cfgs = sweep_configs(configs, image=image_side(prepared.feature_columns) is not None,
-                             seed=seed)
+        image = prepared.is_image or image_side(prepared.feature_columns) is not None
+        cfgs = sweep_configs(configs, image=image, seed=seed)
         trained = train_sweep(prepared, cfgs, progress=progress)
     validation = np.array([t.validation for t in trained])
     subs = [t.submission for t in trained]

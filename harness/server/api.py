@@ -11,6 +11,9 @@ the dependencies in :mod:`harness.server.deps`; uploads are read by
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import weakref
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
@@ -21,7 +24,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import AuthError, HarnessError, NotFoundError, http_status
-from ..home import RELEASED_FILES
+from ..home import IMAGE_ZIPS, RELEASED_FILES, RELEASED_NAMES, released_media_type
 from ..schemas import (Board, Competition, CompetitionSummary, ErrorDetail, Selection,
                        Submission, UploadAnswer, UploadForm, ValidationErrorDetail)
 from .deps import TOKEN_REQUIRED, HarnessDep, OptionalTeamDep, ReaderDep, SlugDep, TeamDep
@@ -42,6 +45,10 @@ _PAGE_HEADERS = {
                       "schema": {"type": "integer", "minimum": 0}},
     "Link": {"description": "Where the next page is: `<URL>; rel=\"next\"` (absent on the "
                             "last page).", "schema": {"type": "string"}}}
+
+_ETAG = {"description": "The version of this page of the board (for this caller): send it "
+                        "back as `If-None-Match` to get 304 while the board is unchanged.",
+         "schema": {"type": "string"}}
 
 # every /api route can answer these: the body-size middleware (400, 413) runs before any
 # route, and the token check (401, 429) before the route's own work
@@ -95,16 +102,22 @@ def get_competition(reader: ReaderDep, slug: SlugDep, h: HarnessDep) -> dict:
 
 @router.get("/competitions/{slug}/files/{name}", summary="Download a released file",
             response_class=FileResponse,
-            description="Only " + ", ".join(RELEASED_FILES) + "; anything else is 404.",
-            responses={200: {"description": "The file.", "content": {"text/csv": {
-                "schema": {"type": "string", "format": "binary"}}}},
+            description="Only " + ", ".join(RELEASED_FILES) + ", and for an image "
+                        "competition (its `files` list them) " + ", ".join(IMAGE_ZIPS)
+                        + " (each a zip of one part's PNG images, entries `PART/NAME`, sent "
+                        "as application/zip); anything else is 404.",
+            responses={200: {"description": "The file: a CSV, or a zip of images.",
+                             "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                                         for kind in ("text/csv", "application/zip")}},
                 **_errors({404: _UNKNOWN + " Or no such released file."})})
 def download(reader: ReaderDep, slug: SlugDep,
              name: Annotated[str, Path(description="The released file's name.")],
              h: HarnessDep):
-    if name not in RELEASED_FILES:     # checked here too, before the service sees the name
-        raise NotFoundError(f"no released file {name!r}; released: {', '.join(RELEASED_FILES)}")
-    return FileResponse(h.released_file(slug, name), media_type="text/csv", filename=name)
+    if name not in RELEASED_NAMES:     # checked here too, before the service sees the name
+        raise NotFoundError(f"no released file {name!r}; released: {', '.join(RELEASED_FILES)}"
+                            f" (and {', '.join(IMAGE_ZIPS)} for an image competition)")
+    return FileResponse(h.released_file(slug, name), media_type=released_media_type(name),
+                        filename=name)
 
 
 @router.post("/competitions/{slug}/submissions", status_code=201, response_model=UploadAnswer,
@@ -129,9 +142,31 @@ async def submit(team: TeamDep, slug: SlugDep, request: Request, h: HarnessDep) 
     # the form is read here, after the token: a declared form parameter would be read first
     prepared = await run_in_threadpool(h.prepared, slug)
     upload = await read_upload(request, prepared.spec.rules.max_upload_bytes)
-    result = await run_in_threadpool(h.submit, slug, team.model_dump(), upload.data,
-                                     upload.message, upload.filename)
+    async with _scoring_slot():
+        result = await run_in_threadpool(h.submit, slug, team.model_dump(), upload.data,
+                                         upload.message, upload.filename)
+    if result["private_score"] is None:
+        return result         # nothing to hide: the backstop needs no look at the state
     return await run_in_threadpool(_hide_private, h, slug, result)
+
+
+# Uploads scored at once in one server process; the others wait their turn in order of
+# arrival. Dozens of threads scoring at once share one interpreter lock unfairly: the
+# throughput drops and a few uploads of a burst starve for seconds. Two kept a 2-core
+# server busiest (32 clients back to back: 1, 2, 4, 8 and 32 slots tried, on SQLite and
+# on PostgreSQL with 2 workers).
+SCORING_SLOTS = 2
+_scoring_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()   # loop -> semaphore
+
+
+def _scoring_slot() -> asyncio.Semaphore:
+    """This event loop's semaphore of :data:`SCORING_SLOTS` (a semaphore belongs to one
+    loop, and a test's client may run the app in a loop of its own)."""
+    loop = asyncio.get_running_loop()
+    slots = _scoring_slots.get(loop)
+    if slots is None:
+        slots = _scoring_slots[loop] = asyncio.Semaphore(SCORING_SLOTS)
+    return slots
 
 
 def _paginate(request: Request, response: Response, total: int, limit: int,
@@ -188,10 +223,12 @@ async def select(team: TeamDep, slug: SlugDep, request: Request, h: HarnessDep) 
                         "403 until the teacher reveals it. With a token the answer names "
                         "`your_team`. Paginated: `limit` rows (at most 1000, the default) "
                         "from `offset`; `total_rows` (and the `X-Total-Count` header) says "
-                        "how many there are.",
+                        "how many there are. Each answer has an `ETag`; sent back as "
+                        "`If-None-Match`, it gets 304 with no body while the board (this "
+                        "page of it, for this caller) has not changed.",
             response_model=Board, response_model_exclude_unset=True,
             response_description="One page of the board, best first.",
-            responses={200: {"headers": _PAGE_HEADERS},
+            responses={200: {"headers": {**_PAGE_HEADERS, "ETag": _ETAG}},
                        **_errors({401: "The private board without a token, or a wrong token.",
                                   403: "The private board before the reveal.",
                                   404: _UNKNOWN, 422: _BAD_QUERY})})
@@ -200,9 +237,16 @@ def leaderboard(team: OptionalTeamDep, slug: SlugDep, request: Request, response
                 board: Literal["public", "private"] = Query(
                     "public", description="Which board."),
                 limit: int = Query(BOARD_MAX, ge=1, le=BOARD_MAX, description="Rows per page."),
-                offset: int = Query(0, ge=0, le=2**31, description="Rows to skip.")) -> dict:
+                offset: int = Query(0, ge=0, le=2**31, description="Rows to skip.")):
     if board == "private" and team is None:
         raise AuthError(TOKEN_REQUIRED)
+    # tagged before the board is drawn: an upload in between gets the next request a new
+    # board, never an old board under the new tag
+    etag = _board_etag(h.boards.version(slug, board), limit, offset, team)
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "no-cache"     # may be kept, but asked about first
     result = h.leaderboard(slug, board)
     total = len(result["rows"])
     result = {**result, "rows": result["rows"][offset:offset + limit], "total_rows": total,
@@ -211,6 +255,23 @@ def leaderboard(team: OptionalTeamDep, slug: SlugDep, request: Request, response
     if team is not None:
         result["your_team"] = team.name
     return result
+
+
+def _board_etag(version: str, limit: int, offset: int, team) -> str:
+    """The ``ETag`` of one page of a board: the board's version, the page and who asks
+    (``your_team`` is part of the answer)."""
+    who = "" if team is None else f"team {team.id}"
+    digest = hashlib.blake2b(f"{version}|{limit}|{offset}|{who}".encode(), digest_size=12)
+    return f'"{digest.hexdigest()}"'
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (or is ``*``); weak tags (``W/"..."``)
+    compare by their value, as RFC 9110 says for this header."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags
 
 
 def _hide_private(harness, slug: str, rows):

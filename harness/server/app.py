@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from .. import __version__
-from . import admin, api, deps, limits
+from . import admin, api, deps, kaggle, limits
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # where the Swagger UI and ReDoc assets fastapi-offline ships are served (no token needed)
@@ -52,7 +52,9 @@ def create_app(harness, *, throttle: deps.FailureThrottle | None = None) -> Fast
     app.state.throttle = throttle or deps.FailureThrottle()
     api.install(app)
     app.include_router(admin.router)
-    routers, uploads = [api.router, admin.router], {api.submit, *admin.UPLOAD_ROUTES}
+    app.include_router(kaggle.router)        # the real `kaggle` command's routes
+    routers = [api.router, admin.router, kaggle.router]
+    uploads = {api.submit, *admin.UPLOAD_ROUTES, *kaggle.UPLOAD_ROUTES}
     try:
         from . import pages
     except ModuleNotFoundError as exc:
@@ -69,6 +71,9 @@ def create_app(harness, *, throttle: deps.FailureThrottle | None = None) -> Fast
     app.add_middleware(limits.BodySizeLimit, default=limits.JSON_CAP,
                        routes=[(route, limits.UPLOAD_CAP) for router in routers
                                for route in router.routes if route.endpoint in uploads])
+    # outermost: a proxy-style target (`POST http://localhost/api/v1/...`, the kaggle
+    # command's through HTTP_PROXY) becomes its path before any route or cap is looked up
+    app.add_middleware(kaggle.AbsoluteForm)
     if STATIC_DIR.is_dir():
         from fastapi.staticfiles import StaticFiles
 

@@ -41,7 +41,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..csvsafe import write_csv
 from ..errors import AuthError, ForbiddenError, HarnessError, NotFoundError, http_status
-from ..home import RELEASED_FILES
+from ..home import RELEASED_FILES, RELEASED_NAMES, released_media_type
+from ..images import example_strip
 from ..service import Teacher, actor_name
 from ..service.context import ACTOR
 from ..shakeup import compute_shakeup, shakeup_plot
@@ -273,6 +274,12 @@ def _data_files(prepared, names: list[str]) -> list[dict]:
              "test.csv": (test_rows, "the rows to predict: the features only"),
              "sample_submission.csv": (test_rows, f"the shape of an upload: {data.id_column!r} "
                                                   f"and {data.target!r}, one row per test row")}
+    if prepared.is_image:
+        about["test.csv"] = (test_rows, "the rows to predict: each id and its image's file")
+        about |= {f"{part}.zip": (n, f"the {part} images (PNG), named by the file column of "
+                                     f"{part}.csv; unzipped, a {part}/ folder")
+                  for part, n in (("train", rows.get("train")),
+                                  ("validation", rows.get("validation")), ("test", test_rows))}
     return [{"name": n, "rows": about[n][0], "about": about[n][1]} for n in names if n in about]
 
 
@@ -318,6 +325,7 @@ def competition(request: Request, slug: str, projector: int = 0,
                    moves={m.team: m for m in shake.moves} if shake else {},
                    projector=bool(projector), refresh=max(refresh, 2) if refresh > 0 else 0,
                    files=_data_files(prepared, context["c"]["files"]),
+                   examples=prepared.is_image,
                    public_percent=_public_percent(prepared.spec.split),
                    server_url=str(request.base_url).rstrip("/"))
     return _render(request, "competition.html", context)
@@ -402,13 +410,36 @@ def shakeup_png(request: Request, slug: str):
 _charts_guard = threading.Lock()
 
 
+def _app_cache(request: Request, name: str, limit: int | None = None) -> PlotCache:
+    """The app's :class:`PlotCache` called ``name`` (made on first use)."""
+    with _charts_guard:
+        cache = getattr(request.app.state, name, None)
+        if cache is None:
+            cache = PlotCache(limit=limit)
+            setattr(request.app.state, name, cache)
+    return cache
+
+
 def _team_charts(request: Request) -> PlotCache:
     """This app's cache of the teams' chart PNGs (made on first use)."""
-    with _charts_guard:
-        cache = getattr(request.app.state, "team_charts", None)
-        if cache is None:
-            cache = request.app.state.team_charts = PlotCache(limit=TEAM_CHARTS_KEPT)
-    return cache
+    return _app_cache(request, "team_charts", TEAM_CHARTS_KEPT)
+
+
+@router.get("/competitions/{slug}/examples.png", name="examples_png")
+def examples_png(request: Request, slug: str):
+    """Example training images of an image competition, for anyone: the page's strip.
+
+    Only training images (whose labels every student has) are drawn; drawn once per
+    version of the released training images.
+    """
+    prepared = _harness(request).prepared(_slug(slug))
+    if not prepared.is_image:
+        raise NotFoundError(f"{slug!r} is not an image competition: it has no example images")
+    key = (prepared.manifest["files"].get("released/train.zip"),)
+    png = _app_cache(request, "example_strips").get(slug, key, lambda: example_strip(
+        prepared.image_dir("train"), prepared.released("train"), prepared.spec.data.target,
+        classification=prepared.spec.is_classification))
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=300"})
 
 
 def _own_chart(submissions: list[dict], spec) -> TeamChart | None:
@@ -454,10 +485,10 @@ def download(request: Request, slug: str, name: str):
     """A released file for a logged-in team (the API route wants a Bearer header instead)."""
     if _team(request) is None:
         raise AuthError("log in with your team token on the Submit page to download the files")
-    if name not in RELEASED_FILES:
+    if name not in RELEASED_NAMES:
         raise NotFoundError(f"no released file {name!r}; released: {', '.join(RELEASED_FILES)}")
     path = _harness(request).released_file(_slug(slug), name)
-    return FileResponse(path, media_type="text/csv", filename=name)
+    return FileResponse(path, media_type=released_media_type(name), filename=name)
 
 
 def _submit_page(request: Request, slug: str, status_code: int = 200, page: int = 1,

@@ -19,6 +19,7 @@ archived file when a board first needs them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -26,20 +27,29 @@ from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from .. import rules, uncertainty
 from ..errors import ForbiddenError, HarnessError, NotFoundError, SubmissionError
 from ..scoring import AnswerKey, Score, score
 from ..store import SelectionRow, StandingRow, SubmissionRow, TeamRow
 from ..store.models import ReplicateRow
-from ..store.queries import competition_state, insert_ignore
+from ..store.queries import PerDialect, competition_state, core, dialect_insert, insert_ignore
 from .competitions import Competition, Competitions
-from .context import ServiceContext
+from .context import ServiceContext, now_utc
 
 submissions_table = SubmissionRow.__table__
 standings_table = StandingRow.__table__
 replicates_table = ReplicateRow.__table__
+# an upload's standing: read (locked until the commit) and written back, or inserted for
+# an entrant's first entry (statements built once: the upload path runs them)
+_STANDING = select(standings_table).where(
+    standings_table.c.competition_id == bindparam("cid"),
+    standings_table.c.entrant == bindparam("entrant")).with_for_update()
+_FIRST_STANDING = PerDialect(lambda dialect: dialect_insert(dialect, standings_table)
+                             .on_conflict_do_nothing(index_elements=["competition_id", "entrant"])
+                             .returning(standings_table.c.id))
+_UPDATE_STANDING = update(standings_table).where(standings_table.c.id == bindparam("standing_id"))
 REPLICATE_CACHE = 8192          # submissions whose replicates a process keeps in memory
 INTERVAL_MEMO = 100_000         # shown scores whose interval a board remembers
 
@@ -82,17 +92,13 @@ class Boards:
         ForbiddenError
             The private board before the reveal, unless ``teacher``.
         """
-        if board not in ("public", "private"):
-            raise HarnessError(f"board {board!r} is unknown; use public or private")
-        comp = self.competitions.get(slug)
+        comp = self.competitions.get(_known_board(slug, board))
         spec = comp.spec
         gib = spec.metric.greater_is_better
         db = self.context.database
         with db.read() as s:
             revealed = competition_state(s, comp.id) == rules.REVEALED
-            if board == "private" and not (revealed or teacher):
-                raise ForbiddenError(f"the private leaderboard of {slug!r} is hidden until "
-                                     "the teacher reveals it")
+            _check_hidden(slug, board, revealed or teacher)
             standings = self._standings(s, comp)
         if any(st.top_size != spec.rules.final_selections for st in standings):
             # final_selections changed since the standings were built: rebuild them once
@@ -111,6 +117,39 @@ class Boards:
                 "leaderboard": spec.rules.leaderboard, "metric": spec.metric.name,
                 "greater_is_better": gib, "scored_rows": n, "tied_with_leader": tied,
                 "public_decimals": spec.scoring.public_decimals, "rows": rows}
+
+    def version(self, slug: str, board: str = "public") -> str:
+        """A tag that changes whenever :meth:`leaderboard` (students' view) would answer
+        differently, for HTTP's ``ETag``: a digest of what the board is drawn from, without
+        ranking it or reading any replicate.
+
+        It covers the standings (each entrant's best and entries, the names of the teams,
+        the removed ones left out), the competition's state (the deadline applied, so a
+        board page learns that it closed), its prepared files and its answer key (the
+        intervals and the tie test). Before the reveal only the public columns of the
+        standings enter it: a rescore that moved private scores alone leaves it as it was,
+        as it leaves the public board. The same in every server process: no Python
+        ``hash()``, whose strings are salted per process.
+
+        Raises
+        ------
+        ForbiddenError
+            The private board before the reveal (as :meth:`leaderboard` does).
+        """
+        comp = self.competitions.get(_known_board(slug, board))
+        with self.context.database.read() as s:
+            state = competition_state(s, comp.id)
+            revealed = state == rules.REVEALED
+            _check_hidden(slug, board, revealed)
+            standings = self._standings(s, comp)
+        shown = rules.effective_state(state, comp.spec.rules.deadline, now_utc())
+        digest = hashlib.blake2b(digest_size=12)
+        digest.update(repr((board, state, shown, comp.stamp, self.fingerprint(comp))).encode())
+        for st in standings:
+            row = _hashable(st) if revealed else tuple(
+                v for k, v in st._mapping.items() if k != "top_entries")
+            digest.update(repr(row).encode())
+        return digest.hexdigest()
 
     # ------------------------------------------------------------------ uncertainty
 
@@ -230,9 +269,11 @@ class Boards:
             return None
         metric = comp.spec.metric
         try:
+            # each board's labels are the key's, taken once per key (not per upload)
             parts = [uncertainty.pack(uncertainty.replicates(
-                metric, key.y[index], result.predictions[index]))
-                for index in (key.public_index, key.private_index)]
+                metric, y, result.predictions[index]))
+                for y, index in ((key.y_public, key.public_index),
+                                 (key.y_private, key.private_index))]
         except Exception:  # noqa: BLE001 - a teacher's metric may fail on every resample
             return None
         if self.fingerprint(comp) != fp:
@@ -407,31 +448,40 @@ class Boards:
         return rules.rank_bests(bests, greater_is_better=spec.metric.greater_is_better)
 
     def update_standing(self, s, comp: Competition, row: SubmissionRow) -> None:
-        """Fold one new rankable submission into its entrant's standing (same transaction)."""
+        """Fold one new rankable submission into its entrant's standing (same transaction):
+        the standing is read, locked until the commit, and written back; an entrant's
+        first entry inserts it instead."""
         spec = comp.spec
         gib = spec.metric.greater_is_better
-        entrant = _entrant(row.team_id, row.baseline_name)
-        insert_ignore(s, standings_table, {
-            "competition_id": comp.id, "entrant": entrant, "team_id": row.team_id,
-            "baseline_name": row.baseline_name, "submission_id": row.id, "score": row.shown,
-            "best_at": row.submitted_at, "entries": 0, "last_submission": row.submitted_at,
-            "top_entries": [], "top_size": spec.rules.final_selections},
-            ["competition_id", "entrant"])
-        st = s.execute(select(standings_table).where(
-            standings_table.c.competition_id == comp.id,
-            standings_table.c.entrant == entrant).with_for_update()).one()
-        new = entry_of(row, "", False)
-        incumbent = rules.Entry(st.submission_id, "", st.best_at, None, shown=st.score)
         decimals = spec.scoring.public_decimals
+        connection = core(s)
+        where = {"cid": comp.id, "entrant": _entrant(row.team_id, row.baseline_name)}
+        new = entry_of(row, "", False)
+        st = connection.execute(_STANDING, where).first()
+        if st is None:
+            k = spec.rules.final_selections
+            first = connection.execute(_FIRST_STANDING(connection), {
+                "competition_id": comp.id, "entrant": where["entrant"],
+                "team_id": row.team_id, "baseline_name": row.baseline_name,
+                "submission_id": row.id, "score": row.shown, "best_at": row.submitted_at,
+                "entries": 1, "last_submission": row.submitted_at, "top_size": k,
+                "top_entries": _top_dump(rules.top_public([new], k, greater_is_better=gib,
+                                                          decimals=decimals))}).first()
+            if first is not None:
+                return
+            # another transaction inserted it meanwhile: fold this entry into that one
+            st = connection.execute(_STANDING, where).one()
+        incumbent = rules.Entry(st.submission_id, "", st.best_at, None, shown=st.score)
         values = {"entries": st.entries + 1,
-                  "last_submission": max(st.last_submission, row.submitted_at)}
+                  "last_submission": max(st.last_submission, row.submitted_at),
+                  "submission_id": st.submission_id, "score": st.score, "best_at": st.best_at}
         if st.entries == 0 or rules.better_public(new, incumbent, greater_is_better=gib,
                                                   decimals=decimals):
             values.update(submission_id=row.id, score=row.shown, best_at=row.submitted_at)
         values["top_entries"] = _top_dump(rules.top_public(
             self._top_entries(s, [st.top_entries])[0] + [new], st.top_size,
             greater_is_better=gib, decimals=decimals))
-        s.execute(update(standings_table).where(standings_table.c.id == st.id).values(**values))
+        connection.execute(_UPDATE_STANDING, {"standing_id": st.id, **values})
 
     def _top_entries(self, s, stored: list) -> list[list[rules.Entry]]:
         """The stored top entries of standings; any stored before they carried the shown
@@ -511,6 +561,20 @@ def _top_load(stored: list | str) -> list[rules.Entry]:
         stored = json.loads(stored)
     return [rules.Entry(i, "", datetime.fromisoformat(t), pub, priv, *shown)
             for i, pub, priv, t, *shown in stored]
+
+
+def _known_board(slug: str, board: str) -> str:
+    """``slug``, once ``board`` is known to be one of the two boards."""
+    if board not in ("public", "private"):
+        raise HarnessError(f"board {board!r} is unknown; use public or private")
+    return slug
+
+
+def _check_hidden(slug: str, board: str, may_see_private: bool) -> None:
+    """Refuse the private board to whoever may not see it yet."""
+    if board == "private" and not may_see_private:
+        raise ForbiddenError(f"the private leaderboard of {slug!r} is hidden until "
+                             "the teacher reveals it")
 
 
 def _hashable(standing) -> tuple:

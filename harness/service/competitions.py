@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from .. import rules
 from ..errors import ForbiddenError, NotFoundError, PreparedError
-from ..home import RELEASED_FILES, Prepared, list_prepared, load_prepared
+from ..home import RELEASED_FILES, RELEASED_NAMES, Prepared, list_prepared, load_prepared
 from ..scoring import AnswerKey, round_public
 from ..store import CompetitionRow, StandingRow, TeamRow, utcnow
 from ..store.queries import competition_state, insert_ignore
@@ -200,14 +200,19 @@ class Competitions:
                 "deadline": rules.iso_utc(spec.rules.deadline),
                 "state": rules.effective_state(state, spec.rules.deadline, now_utc()),
                 "teams": teams,
-                "files": [n for n in RELEASED_FILES
+                "files": [n for n in comp.prepared.released_names
                           if (comp.prepared.released_dir / n).is_file()]}
 
     def released_file(self, slug: str, name: str) -> Path:
-        """The path of a released file; only the four released names are ever answered."""
-        if name not in RELEASED_FILES:
+        """The path of a released file; only the released names are ever answered (the
+        four CSVs, and an image competition's three zips)."""
+        if name not in RELEASED_NAMES:
             raise NotFoundError(f"no file {name!r} in {slug!r}; the files are "
                                 f"{', '.join(RELEASED_FILES)}")
+        names = self.get(slug).prepared.released_names
+        if name not in names:
+            raise NotFoundError(f"no file {name!r} in {slug!r}; the files are "
+                                f"{', '.join(names)}")
         path = self.get(slug).prepared.released_dir / name
         if not path.is_file():
             raise NotFoundError(f"{name} of {slug!r} is not on this server right now; tell "

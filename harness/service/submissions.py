@@ -1,9 +1,13 @@
 """Submissions: uploads and baselines scored, limited, archived and listed.
 
-An upload is scored outside any transaction; its quota, its row, its archived file
-(fsynced before the commit) and its standing then go in one write transaction, so a
-failure anywhere counts nothing and leaves no file. Limits are enforced inside that
-transaction, never in Python memory, so they hold across threads and processes.
+An upload is checked (one read), then scored while another thread writes it to a
+temporary file and fsyncs it, outside any transaction; its quota, its row, its archived
+file (the temporary one renamed to the row's id) and its standing then go in one write
+transaction, so a failure anywhere counts nothing and leaves no file, and every committed
+row has its file on disk. Limits are
+enforced inside that transaction, never in Python memory, so they hold across threads
+and processes. The upload's path runs Core statements built once (no ORM objects loaded,
+no statement built per upload): it is what a deadline rush waits on.
 The Ladder's per-row public losses are cached here (:class:`Ladder`), beside the
 only code that uses them. Each on-time upload is also scored on its boards' bootstrap
 resamples (:meth:`Boards.replicates_row`, outside the transaction) and those replicates
@@ -14,16 +18,18 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 import numpy as np
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from .. import rules
 from ..errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, StorageError,
@@ -31,12 +37,12 @@ from ..errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, S
 from ..home import private_dir, private_file, temp_path
 from ..ladder import ladder_update
 from ..scoring import AnswerKey, Score, score
-from ..store import QuotaRow, SelectionRow, SubmissionRow, TeamRow, to_store_time
-from ..store.queries import competition_state, insert_ignore
+from ..store import CompetitionRow, QuotaRow, SelectionRow, SubmissionRow, TeamRow, to_store_time
+from ..store.queries import PerDialect, competition_state, core, dialect_insert
 from .boards import Boards, entry_of, replicates_table
 from .competitions import Competition, Competitions
 from .context import ServiceContext, clean_name, now_utc, record_audit, storable
-from .teams import Team, Teams
+from .teams import Team, Teams, team_id_of
 
 ROW_LOSS_CACHE = 256              # per-row public losses kept for the parameter-free Ladder
 # Refused files cost a parse and a row each; a script sending bad files must not fill the
@@ -44,8 +50,61 @@ ROW_LOSS_CACHE = 256              # per-row public losses kept for the parameter
 # (then 429 until the oldest of them leaves the window) and keeps its newest STORED_REFUSALS.
 REFUSAL_WINDOW = 600.0            # seconds
 STORED_REFUSALS = 50
+# the threads that write and fsync uploads beside their scoring (threads start when used)
+_ARCHIVE_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="harness-archive")
+_STAGED = itertools.count()       # names the staged files apart
+T = TypeVar("T")
 submissions_table = SubmissionRow.__table__
 quotas_table = QuotaRow.__table__
+_submission, _quota = submissions_table.c, quotas_table.c
+
+
+def _quota_used(period):
+    return select(_quota.used).where(
+        _quota.team_id == bindparam("team_id"), _quota.competition_id == bindparam("cid"),
+        _quota.period == period).scalar_subquery()
+
+
+# Everything an upload is checked against before it is parsed, in one round trip: the
+# team, the competition's state, the quota used today and in total, and when the team's
+# ``nth`` newest refusal since ``since`` was made (None: fewer refusals than that).
+_BEFORE_SCORING = select(
+    TeamRow.id, TeamRow.name,
+    select(CompetitionRow.state).where(CompetitionRow.id == bindparam("cid"))
+    .scalar_subquery().label("state"),
+    _quota_used(bindparam("day")).label("used_today"),
+    _quota_used("total").label("used_total"),
+    select(_submission.submitted_at).where(
+        _submission.competition_id == bindparam("cid"),
+        _submission.team_id == bindparam("team_id"), _submission.status == "error",
+        _submission.path.is_(None), _submission.submitted_at >= bindparam("since"))
+    .order_by(_submission.submitted_at.desc()).limit(1).offset(bindparam("nth"))
+    .scalar_subquery().label("refused_at"),
+).where(TeamRow.id == bindparam("team_id"))
+_INSERT_SUBMISSION = insert(submissions_table).returning(_submission.id)
+_SET_PATH = update(submissions_table).where(_submission.id == bindparam("submission_id")) \
+    .values(path=bindparam("path"))
+_INSERT_REPLICATES = insert(replicates_table)
+
+
+def _count_statement(limited: bool) -> PerDialect:
+    """``INSERT ... ON CONFLICT DO UPDATE SET used = used + 1 [WHERE used < :limit]
+    RETURNING used``: one period's quota counted in one statement, no row when the limit
+    is reached. The row it updates stays locked until the commit, so concurrent uploads
+    of one team (threads or processes) queue here and can never pass the limit."""
+    def build(dialect: str):
+        upsert = dialect_insert(dialect, quotas_table).values(
+            team_id=bindparam("team_id"), competition_id=bindparam("cid"),
+            period=bindparam("period"), used=1)
+        return upsert.on_conflict_do_update(
+            index_elements=["team_id", "competition_id", "period"],
+            set_={"used": _quota.used + 1},
+            where=(_quota.used < bindparam("limit")) if limited else None,
+        ).returning(_quota.used)
+    return PerDialect(build)
+
+
+_COUNT_LIMITED, _COUNT = _count_statement(True), _count_statement(False)
 
 
 class Submissions:
@@ -91,31 +150,24 @@ class Submissions:
             raise TooLargeError(f"the file is {len(data) / 2**20:.1f} MB; {slug!r} accepts at "
                                 f"most {r.max_upload_mb:g} MB")
         day = rules.day_key(now, r.reset_timezone)
-        with self.context.database.read() as s:
-            team_id, team_name = self.teams.identify(s, team)
-            late = rules.submission_window(competition_state(s, comp.id), r.deadline, now, slug)
-            # refuse early when the limit is already used up (the binding check is below)
-            used = dict(s.execute(select(QuotaRow.period, QuotaRow.used).where(
-                QuotaRow.team_id == team_id, QuotaRow.competition_id == comp.id,
-                QuotaRow.period.in_([day, "total"]))).all())
-            self._check_refusals(s, comp, team_id, now)
-        self._check_limits(comp, team_name, used.get(day, 0), used.get("total", 0), now)
+        # refuse early, before the file is parsed (the binding checks are in the transaction)
+        team_id, team_name, late = self._before_scoring(comp, team, day, now)
         answers = self.boards.fingerprint(comp)        # before the key: see replicates_row
         key = self.competitions.answer_key(slug)
         try:
-            result = score(data, key)
+            # late files never rank, so no board needs their replicates
+            staged, (result, replicates) = self._staging(
+                comp, data, lambda: self._scored(comp, key, data, answers, replicates=not late))
         except SubmissionError as exc:
             self._record_error(comp, team_id, filename, message, now, day, str(exc))
             raise
-        # late files never rank, so no board needs their replicates
-        replicates = None if late else self.boards.replicates_row(comp, key, result, answers)
-        with self._archiving() as (s, archived):
+        with self._archiving(staged) as (s, archive):
             state = competition_state(s, comp.id)
             if rules.submission_window(state, r.deadline, now, slug) != late:
                 raise ForbiddenError(f"competition {slug!r} changed state during the upload; "
                                      "try again")
             used_today = self._take_quota(s, comp, team_id, team_name, day, now)
-            row = self._insert_scored(s, archived, comp, key, result, data, team_id=team_id,
+            row = self._insert_scored(s, archive, comp, key, result, team_id=team_id,
                                       baseline_name=None, filename=filename, message=message,
                                       now=now, day=day, late=late, replicates=replicates)
             out = self._as_dict(row, team_name, comp, private=state == rules.REVEALED)
@@ -129,11 +181,11 @@ class Submissions:
         name = clean_name(name, "baseline name")
         answers = self.boards.fingerprint(comp)        # before the key: see replicates_row
         key = self.competitions.answer_key(slug)
-        result = score(data, key)
-        replicates = self.boards.replicates_row(comp, key, result, answers)
         now = now_utc()
-        with self._archiving() as (s, archived):
-            row = self._insert_scored(s, archived, comp, key, result, data, team_id=None,
+        staged, (result, replicates) = self._staging(
+            comp, data, lambda: self._scored(comp, key, data, answers, replicates=True))
+        with self._archiving(staged) as (s, archive):
+            row = self._insert_scored(s, archive, comp, key, result, team_id=None,
                                       baseline_name=name, filename=f"{name}.csv",
                                       message=message, now=now, day=None, late=False,
                                       replicates=replicates)
@@ -258,28 +310,39 @@ class Submissions:
         return ("yours that can be selected (newest first): "
                 + ", ".join(map(str, ids[:shown])) + more)
 
-    def _check_refusals(self, s, comp: Competition, team_id: int, now: datetime) -> None:
-        """Refuse (429) a team that sent ``[rules] refusal_limit`` refused files in the last
-        REFUSAL_WINDOW seconds, before its next file is even parsed."""
-        allowed = comp.spec.rules.refusal_limit
-        if not allowed:
-            return
+    def _before_scoring(self, comp: Competition, team: Team, day: str, now: datetime
+                        ) -> tuple[int, str, bool]:
+        """Check an upload before its file is parsed, in one read: the team exists, the
+        competition takes uploads, the limits are not used up and the team has not sent
+        ``[rules] refusal_limit`` refused files in the last REFUSAL_WINDOW seconds.
+        Returns the team's id and name and whether the upload is late (after the reveal).
+
+        Raises
+        ------
+        NotFoundError, ForbiddenError, LimitError
+            As :meth:`submit`.
+        """
+        r = comp.spec.rules
+        team_id = team_id_of(team)
         since = to_store_time(now) - timedelta(seconds=REFUSAL_WINDOW)
-        submission = submissions_table.c
-        recent = list(s.scalars(select(submission.submitted_at).where(
-            submission.competition_id == comp.id, submission.team_id == team_id,
-            submission.status == "error", submission.path.is_(None),
-            submission.submitted_at >= since).order_by(submission.submitted_at.desc())
-            .limit(allowed)))
         # only the newest STORED_REFUSALS are kept, so a larger limit counts at most those
-        if len(recent) < min(allowed, STORED_REFUSALS):
-            return
-        wait = (rules.as_utc(recent[-1]) - rules.as_utc(since)).total_seconds()
-        wait = max(int(wait) + 1, 1)
-        raise LimitError(f"{len(recent)} files were refused in the last "
-                         f"{REFUSAL_WINDOW / 60:g} minutes; check your file against "
-                         f"sample_submission.csv (same columns, one row per test id) and try "
-                         f"again in {wait} s", retry_after=wait)
+        nth = max(min(r.refusal_limit, STORED_REFUSALS), 1) - 1
+        with self.context.database.read() as s:
+            found = core(s).execute(_BEFORE_SCORING, {
+                "team_id": team_id, "cid": comp.id, "day": day, "since": since,
+                "nth": nth}).first()
+        if found is None:
+            raise NotFoundError(f"no team {team_id!r} on this server")
+        late = rules.submission_window(found.state, r.deadline, now, comp.slug)
+        if r.refusal_limit and found.refused_at is not None:
+            wait = (rules.as_utc(found.refused_at) - rules.as_utc(since)).total_seconds()
+            wait = max(int(wait) + 1, 1)
+            raise LimitError(f"{nth + 1} files were refused in the last "
+                             f"{REFUSAL_WINDOW / 60:g} minutes; check your file against "
+                             f"sample_submission.csv (same columns, one row per test id) and "
+                             f"try again in {wait} s", retry_after=wait)
+        self._check_limits(comp, found.name, found.used_today or 0, found.used_total or 0, now)
+        return found.id, found.name, late
 
     @staticmethod
     def _check_limits(comp: Competition, team_name: str, used_today: int, used_total: int,
@@ -297,80 +360,97 @@ class Submissions:
 
     def _take_quota(self, s, comp: Competition, team_id: int, team_name: str, day: str,
                     now: datetime) -> int:
-        """Count one scored submission against the limits, in the caller's transaction.
-
-        The conditional UPDATE locks the team's quota row until commit, so concurrent
-        uploads of one team (threads or processes) queue here and can never pass the
-        limit. The daily row is updated even without a limit: it also serialises the
-        team's Ladder. Returns the number used today, this one included.
+        """Count one scored submission against the limits, in the caller's transaction
+        (see :func:`_count_statement`). The daily row is counted even without a limit: it
+        also serialises the team's Ladder. Returns the number used today, this one included.
         """
         r = comp.spec.rules
-        quota = quotas_table.c
+        connection = core(s)
+        used_today = 0
         for period, limit in (("total", r.total_limit), (day, r.daily_limit)):
             if period == "total" and not limit:
                 continue
-            insert_ignore(s, quotas_table, {"team_id": team_id, "competition_id": comp.id,
-                                            "period": period, "used": 0},
-                          ["team_id", "competition_id", "period"])
-            cond = and_(quota.team_id == team_id, quota.competition_id == comp.id,
-                        quota.period == period)
-            if limit:
-                cond = and_(cond, quota.used < limit)
-            if s.execute(update(quotas_table).where(cond)
-                         .values(used=quota.used + 1)).rowcount != 1:
+            statement = (_COUNT_LIMITED if limit else _COUNT)(connection)
+            used = connection.scalar(statement, {"team_id": team_id, "cid": comp.id,
+                                                 "period": period, "limit": limit})
+            if used is None:
                 # the whole transaction rolls back: nothing of this upload is counted
                 self._check_limits(comp, team_name, limit if period == day else 0,
                                    limit if period == "total" else 0, now)
-        return s.scalar(select(quota.used).where(quota.team_id == team_id,
-                                                 quota.competition_id == comp.id,
-                                                 quota.period == day))
+            used_today = used
+        return used_today
+
+    def _scored(self, comp: Competition, key: AnswerKey, data: bytes, answers: str | None,
+                *, replicates: bool) -> tuple[Score, dict | None]:
+        """The upload's :class:`Score`, and its replicates row when ``replicates`` (see
+        :meth:`Boards.replicates_row`; ``answers`` is the fingerprint taken before ``key``)."""
+        result = score(data, key)
+        return result, (self.boards.replicates_row(comp, key, result, answers)
+                        if replicates else None)
+
+    def _staging(self, comp: Competition, data: bytes, work: Callable[[], T]
+                 ) -> tuple[Path, T]:
+        """Stage ``data`` for the archive while ``work()`` (the scoring) runs: written to
+        a temporary file in the competition's upload folder and fsynced in another thread,
+        so the disk syncs while the CPU works, and before any write transaction (no lock
+        is held while the disk syncs). Returns the staged file and what ``work`` returned;
+        if ``work`` fails (a file that cannot be scored), nothing is left.
+
+        Raises
+        ------
+        StorageError
+            The upload folder is full: nothing was stored or counted.
+        """
+        staging = _ARCHIVE_WRITERS.submit(_stage, self.context.home / "uploads" / comp.slug,
+                                          data)
+        try:
+            done = work()
+        except BaseException:
+            _discard_staged(staging)
+            raise
+        return staging.result(), done
 
     @contextmanager
-    def _archiving(self):
-        """A write transaction plus the files archived in it, removed if it fails."""
-        archived: list[Path] = []
+    def _archiving(self, staged: Path):
+        """A write transaction, and the file :meth:`_staging` staged, which
+        :meth:`_insert_scored` renames to its row's id inside the transaction, before the
+        commit. Yields the session and an :class:`_Archive`; if the transaction fails,
+        neither file is left."""
+        archive = _Archive(staged)
         try:
             with self.context.database.write() as s:
-                yield s, archived
+                yield s, archive
         except BaseException:
-            for path in archived:
-                path.unlink(missing_ok=True)
+            if archive.path is not None:
+                archive.path.unlink(missing_ok=True)
             raise
+        finally:
+            staged.unlink(missing_ok=True)       # gone once renamed
 
-    def _insert_scored(self, s, archived: list[Path], comp: Competition, key: AnswerKey,
-                       result: Score, data: bytes, *, team_id, baseline_name, filename,
-                       message, now, day, late, replicates: dict | None = None
-                       ) -> SubmissionRow:
-        """Insert a scored submission (with its ``replicates`` row, if any), archive its
-        file, and set its shown score."""
+    def _insert_scored(self, s, archive: "_Archive", comp: Competition, key: AnswerKey,
+                       result: Score, *, team_id, baseline_name, filename, message, now, day,
+                       late, replicates: dict | None = None) -> SubmissionRow:
+        """Insert a scored submission (with its ``replicates`` row, if any), move its staged
+        file into the archive, set its shown score and fold it into its standing. Returns
+        the row as inserted (not attached to the session)."""
         shown, moved = comp.rounded(result.public), False
         if comp.spec.rules.leaderboard == "ladder" and not late:
             shown, moved = self.ladder.step(s, comp, key, result, team_id, baseline_name)
-        row = SubmissionRow(
+        values = dict(
             competition_id=comp.id, team_id=team_id, baseline_name=baseline_name,
             filename=storable(filename, 300), message=storable(message, 2000),
-            submitted_at=to_store_time(now), day=day, status="scored",
+            submitted_at=to_store_time(now), day=day, status="scored", error=None,
             public_score=result.public, private_score=result.private, shown=shown,
             ladder_updated=moved, late=late, baseline=baseline_name is not None)
-        s.add(row)
-        s.flush()
-        rel = Path("uploads") / comp.slug / f"{row.id}.csv"
-        # written before the commit, so every committed row has its file; the caller's
-        # _archiving() removes it again if the transaction does not commit
-        try:
-            _write_atomic(self.context.home / rel, data)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                raise
-            # the transaction rolls back: no row, no quota used
-            raise StorageError(f"the server's upload folder is full ({exc.strerror}), so "
-                               "the file was not stored and not counted; try again later "
-                               "(teacher: free disk space for the home's uploads/ folder)"
-                               ) from None
-        archived.append(self.context.home / rel)
-        row.path = rel.as_posix()
+        connection = core(s)
+        submission_id = connection.scalar(_INSERT_SUBMISSION, values)
+        rel = Path("uploads") / comp.slug / f"{submission_id}.csv"
+        archive.move_to(self.context.home / rel)
+        connection.execute(_SET_PATH, {"submission_id": submission_id, "path": rel.as_posix()})
+        row = SubmissionRow(id=submission_id, path=rel.as_posix(), **values)
         if replicates is not None:
-            s.execute(replicates_table.insert().values(submission_id=row.id, **replicates))
+            connection.execute(_INSERT_REPLICATES, {"submission_id": submission_id,
+                                                    **replicates})
         if not late:
             self.boards.update_standing(s, comp, row)
         if moved and not comp.spec.rules.ladder_step:
@@ -493,20 +573,63 @@ def _final_ids(comp: Competition, entrants) -> set[int]:
         greater_is_better=spec.metric.greater_is_better, decimals=spec.scoring.public_decimals)}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file and a rename (never half a file).
+class _Archive:
+    """An upload's file on its way into the archive: ``staged`` (written and fsynced), then
+    ``path`` once :meth:`move_to` renamed it there."""
 
-    Folders it creates are 0700 and the file 0600: a team's predictions are private.
-    A crash leaves ``.NAME.PID.TID.tmp`` behind, which `harness doctor --fix` removes.
+    def __init__(self, staged: Path):
+        self.staged = staged
+        self.path: Path | None = None
+
+    def move_to(self, path: Path) -> None:
+        """Rename the staged file to ``path`` (the same folder: nothing is copied)."""
+        try:
+            os.replace(self.staged, path)
+        except OSError as exc:
+            _raise_storage_error(exc)
+        self.path = path
+
+
+def _discard_staged(staging: Future) -> None:
+    """Remove a file staged for nothing, once written (a failed staging left none): a
+    refused upload leaves no file behind by the time it is answered."""
+    if staging.exception() is None:
+        staging.result().unlink(missing_ok=True)
+
+
+def _stage(folder: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file in ``folder`` and fsync it; its path.
+
+    The folder is 0700 and the file 0600 (a team's predictions are private), named
+    ``.upload-N.csv.PID.TID.tmp`` (N counts this process's uploads: a writer thread stages
+    the next upload before the last is renamed): a crash leaves it behind, and `harness
+    doctor --fix` removes it. A failed write leaves nothing.
+
+    Raises
+    ------
+    StorageError
+        The disk is full.
     """
-    private_dir(path.parent)
-    tmp = temp_path(path)
+    tmp = temp_path(folder / f"upload-{next(_STAGED)}.csv")
     try:
+        private_dir(folder)
         with os.fdopen(private_file(tmp), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())          # on disk before the row that points to it commits
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)      # a full disk must not keep half a file
+        if isinstance(exc, OSError):
+            _raise_storage_error(exc)
         raise
+    return tmp
+
+
+def _raise_storage_error(exc: OSError) -> None:
+    """Raise a full disk as :class:`StorageError` (the upload is then neither stored nor
+    counted), any other OSError as it is."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise exc
+    raise StorageError(f"the server's upload folder is full ({exc.strerror}), so the file "
+                       "was not stored and not counted; try again later (teacher: free disk "
+                       "space for the home's uploads/ folder)") from None

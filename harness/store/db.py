@@ -67,6 +67,11 @@ class Database:
             raise HarnessError(f"unsupported database URL {u.render_as_string()!r}; use "
                                "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
         self._writer = self.engine.execution_options(harness_immediate=True)
+        # PostgreSQL reads skip BEGIN and ROLLBACK (two round trips of each read): at READ
+        # COMMITTED every statement takes its own snapshot inside a transaction too, so a
+        # read sees the same. SQLite reads keep theirs: one WAL snapshot for the session.
+        self._reader = self.engine if self.is_sqlite else \
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite's busy handler retries a locked writer after growing sleeps, so under a
         # burst a few writers starve for seconds; an OS file lock queues them instead
         self._write_lock = (Path(u.database).with_name(Path(u.database).name + ".writelock")
@@ -77,7 +82,7 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A session for reading (no locks taken)."""
-        with Session(self.engine, expire_on_commit=False) as s:
+        with Session(self._reader, expire_on_commit=False) as s:
             yield s
 
     @contextmanager

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import threading
+from typing import Any, Callable, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..errors import HarnessError
 from .models import CompetitionRow
 
 _DIALECT_INSERTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+# built once: SQLAlchemy then finds its compiled form by the statement's cached key
+_STATE = select(CompetitionRow.state).where(CompetitionRow.id == bindparam("competition_id"))
+
+
+def dialect_insert(dialect: str, table):
+    """``INSERT INTO table`` of the dialect named ``dialect``, which has ``ON CONFLICT``.
+
+    Raises
+    ------
+    HarnessError
+        ``dialect`` is neither SQLite nor PostgreSQL.
+    """
+    if dialect not in _DIALECT_INSERTS:
+        raise HarnessError(f"the store runs on SQLite or PostgreSQL, not {dialect}; use a "
+                           "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB URL")
+    return _DIALECT_INSERTS[dialect](table)
 
 
 def insert_ignore(session: Session, table, values: dict[str, Any],
@@ -34,16 +52,44 @@ def insert_ignore(session: Session, table, values: dict[str, Any],
     conflict_columns : iterable of str
         The columns of a primary key or unique constraint of ``table``.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect not in _DIALECT_INSERTS:
-        raise HarnessError(f"the store runs on SQLite or PostgreSQL, not {dialect}; use a "
-                           "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB URL")
-    insert = _DIALECT_INSERTS[dialect](table).values(**values)
+    insert = dialect_insert(session.get_bind().dialect.name, table).values(**values)
     session.execute(insert.on_conflict_do_nothing(index_elements=list(conflict_columns)))
 
 
-def competition_state(session: Session, competition_id: int) -> str | None:
+class PerDialect:
+    """A statement built once per dialect by ``build(dialect_name)`` (an upsert has a form
+    of its own on each), for the statements of a hot path: a statement object that is
+    reused has its cache key computed once, so SQLAlchemy finds its compiled form at once.
+
+    Examples
+    --------
+    >>> count = PerDialect(lambda d: dialect_insert(d, table).on_conflict_do_nothing())
+    >>> connection.execute(count(connection), {...})  # doctest: +SKIP
+    """
+
+    def __init__(self, build: Callable[[str], Any]):
+        self._build = build
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, connection: Connection):
+        """The statement for ``connection``'s dialect."""
+        name = connection.dialect.name
+        statement = self._built.get(name)
+        if statement is None:
+            with self._lock:
+                statement = self._built.setdefault(name, self._build(name))
+        return statement
+
+
+def core(session: Session | Connection) -> Connection:
+    """The connection under ``session`` (in its transaction), for Core statements: they
+    skip the ORM's per-statement work."""
+    return session.connection() if isinstance(session, Session) else session
+
+
+def competition_state(session: Session | Connection, competition_id: int) -> str | None:
     """The state the teacher set for a competition (``open``, ``closed``, ``revealed``),
     or None if no competition has this id. The deadline is not applied here:
     :func:`harness.rules.effective_state` does that."""
-    return session.scalar(select(CompetitionRow.state).where(CompetitionRow.id == competition_id))
+    return core(session).scalar(_STATE, {"competition_id": competition_id})

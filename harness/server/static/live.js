@@ -21,15 +21,37 @@
       el.classList.toggle("soon", left < 3600);
     });
   }
-  function refresh() {
+  // A competition's page asks the board API first, with the ETag of the board it shows:
+  // 304 (nothing changed) costs the server next to nothing and the page is left as it is.
+  var boardTag = null;
+  function boardProbe() {
+    var m = window.location.pathname.match(/^\/competitions\/([^\/]+)\/?$/);
+    // one row is enough: the tag covers the whole board and the competition's state
+    return m ? "/api/competitions/" + m[1] + "/leaderboard?limit=1" : null;
+  }
+  function reload() {
     // swap the page's <main> for a fresh copy; the scroll position stays where it is
-    fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
+    return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (!html) { return; }
+        if (!html) { return false; }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
         var live = document.getElementById("live");
         if (fresh && live) { live.innerHTML = fresh.innerHTML; tick(); }
+        return true;
+      });
+  }
+  function refresh() {
+    var probe = boardProbe();
+    if (!probe) { reload().catch(function () { /* the server may restart */ }); return; }
+    var headers = boardTag ? { "If-None-Match": boardTag } : {};
+    // no-store: the browser sends our If-None-Match as is and hands us the 304 itself
+    fetch(probe, { cache: "no-store", credentials: "omit", headers: headers })
+      .then(function (r) {
+        if (r.status === 304) { return; }
+        // the page is fetched after the tag: what it shows is never older than the tag
+        var tag = r.ok ? r.headers.get("ETag") : null;
+        return reload().then(function (done) { if (done) { boardTag = tag; } });
       })
       .catch(function () { /* the server may restart; try again next time */ });
   }

@@ -1,0 +1,18 @@
+"""The baseline presets on the image competition `shapes` at its default size (10,000
+images): strong must train in under 2 minutes on 2 cores. Writes
+benchmarks/results/baselines-shapes.json.
+
+    python -m benchmarks.bench_baselines_shapes
+"""
+
+from __future__ import annotations
+
+from . import bench_baselines
+
+
+def main(argv=None):
+    bench_baselines.main(["--slug", "shapes", *(argv or [])])
+
+
+if __name__ == "__main__":
+    main()
