@@ -173,9 +173,21 @@ def valid_slug(slug: Annotated[str, Path(description="The competition's slug, e.
     return slug
 
 
-HarnessDep = Annotated[Harness, Depends(get_harness)]
+# The dependencies proper are coroutines: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a hop that costs more than these checks (two per request on the upload
+# path); the plain functions stay for the pages, which call them directly.
+async def harness_dependency(request: Request) -> Harness:
+    return get_harness(request)
+
+
+async def slug_dependency(slug: Annotated[str, Path(
+        description="The competition's slug, e.g. digits.")]) -> str:
+    return valid_slug(slug)
+
+
+HarnessDep = Annotated[Harness, Depends(harness_dependency)]
 TeamDep = Annotated[Team, Depends(require_team)]
 OptionalTeamDep = Annotated[Team | None, Depends(optional_team)]
 TeacherDep = Annotated[Teacher, Depends(require_teacher)]
 ReaderDep = Annotated[Team | None, Depends(require_reader)]
-SlugDep = Annotated[str, Depends(valid_slug)]
+SlugDep = Annotated[str, Depends(slug_dependency)]

@@ -27,7 +27,8 @@ from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import (String, Text, bindparam, cast, delete, func, null, select, type_coerce,
+                        update)
 
 from .. import rules, uncertainty
 from ..errors import ForbiddenError, HarnessError, NotFoundError, SubmissionError
@@ -99,13 +100,15 @@ class Boards:
         with db.read() as s:
             revealed = competition_state(s, comp.id) == rules.REVEALED
             _check_hidden(slug, board, revealed or teacher)
-            standings = self._standings(s, comp)
+            # the public board never reads the top entries: leave their JSON undecoded
+            tops = board == "private"
+            standings = self._standings(s, comp, tops=tops)
         if any(st.top_size != spec.rules.final_selections for st in standings):
             # final_selections changed since the standings were built: rebuild them once
             with db.write() as s:
                 self.rebuild_standings(s, comp)
             with db.read() as s:
-                standings = self._standings(s, comp)
+                standings = self._standings(s, comp, tops=tops)
         rows = rules.rank_bests(
             [rules.TeamBest(st.name, st.baseline_name is not None, st.score, st.best_at,
                             st.submission_id, st.entries, st.last_submission)
@@ -137,18 +140,27 @@ class Boards:
             The private board before the reveal (as :meth:`leaderboard` does).
         """
         comp = self.competitions.get(_known_board(slug, board))
+        standing = standings_table.c
         with self.context.database.read() as s:
             state = competition_state(s, comp.id)
             revealed = state == rules.REVEALED
             _check_hidden(slug, board, revealed)
-            standings = self._standings(s, comp)
+            # the stored values as the driver gives them (no JSON or date decoding: a tag
+            # is read far more often than a board is drawn); the top entries carry private
+            # scores, so they enter only after the reveal
+            q = select(standing.team_id, standing.baseline_name, standing.submission_id,
+                       standing.score, type_coerce(standing.best_at, String),
+                       standing.entries, type_coerce(standing.last_submission, String),
+                       standing.top_size, TeamRow.name,
+                       cast(standing.top_entries, Text) if revealed else null()
+                       ).outerjoin(TeamRow, TeamRow.id == standing.team_id).where(
+                standing.competition_id == comp.id, TeamRow.removed_at.is_(None)
+            ).order_by(standing.id)
+            rows = s.connection().execute(q).all()
         shown = rules.effective_state(state, comp.spec.rules.deadline, now_utc())
         digest = hashlib.blake2b(digest_size=12)
         digest.update(repr((board, state, shown, comp.stamp, self.fingerprint(comp))).encode())
-        for st in standings:
-            row = _hashable(st) if revealed else tuple(
-                v for k, v in st._mapping.items() if k != "top_entries")
-            digest.update(repr(row).encode())
+        digest.update(repr([tuple(r) for r in rows]).encode())
         return digest.hexdigest()
 
     # ------------------------------------------------------------------ uncertainty
@@ -383,12 +395,15 @@ class Boards:
                             uncertainty.unpack(row["private"]))
             return out
 
-    def _standings(self, s, comp: Competition) -> list:
-        """The competition's standings rows with each entrant's display name (one query)."""
+    def _standings(self, s, comp: Competition, *, tops: bool = True) -> list:
+        """The competition's standings rows with each entrant's display name (one query);
+        without ``tops``, ``top_entries`` is None (its JSON is not decoded)."""
         standing = standings_table.c
         q = select(standing.team_id, standing.baseline_name, standing.submission_id,
                    standing.score, standing.best_at, standing.entries,
-                   standing.last_submission, standing.top_entries, standing.top_size,
+                   standing.last_submission,
+                   standing.top_entries if tops else null().label("top_entries"),
+                   standing.top_size,
                    func.coalesce(standing.baseline_name, TeamRow.name).label("name")
                    ).outerjoin(TeamRow, TeamRow.id == standing.team_id).where(
             standing.competition_id == comp.id,

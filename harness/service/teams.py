@@ -16,7 +16,7 @@ import hmac
 import secrets
 from typing import Callable, Iterable, TypedDict
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from ..errors import HarnessError, NotFoundError
 from ..roster import RosterRow
@@ -48,6 +48,17 @@ def team_id_of(team: Team) -> int:
 def token_digest(token: str) -> str:
     """What is stored of a token: its SHA-256 hex digest."""
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# every request with a token runs this: one round trip (the team and its members), a
+# Core statement built once
+_TEAM_BY_TOKEN = (
+    select(TokenRow.token_hash, TokenRow.team_id, TeamRow.name, MemberRow.name.label("member"))
+    .join(TeamRow, TeamRow.id == TokenRow.team_id)
+    .outerjoin(MemberRow, MemberRow.team_id == TeamRow.id)
+    .where(TokenRow.token_hash == bindparam("digest"), TokenRow.revoked.is_(False),
+           TeamRow.removed_at.is_(None))
+    .order_by(MemberRow.id))
 
 
 class Teams:
@@ -286,13 +297,11 @@ class Teams:
             return None
         digest = token_digest(token)
         with self.context.database.read() as s:
-            row = s.execute(select(TokenRow.token_hash, TokenRow.team_id)
-                            .join(TeamRow, TeamRow.id == TokenRow.team_id).where(
-                TokenRow.token_hash == digest, TokenRow.revoked.is_(False),
-                TeamRow.removed_at.is_(None))).first()
-            if row is None or not hmac.compare_digest(row.token_hash, digest):
-                return None
-            return self._teams(s, [row.team_id])[0]
+            rows = s.connection().execute(_TEAM_BY_TOKEN, {"digest": digest}).all()
+        if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
+            return None
+        return Team(id=rows[0].team_id, name=rows[0].name,
+                    members=[r.member for r in rows if r.member is not None])
 
     def list_teams(self, *, removed: bool = False) -> list[Team]:
         """Every team with its members, by name (the removed ones only when ``removed``)."""
