@@ -21,8 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.errors import HarnessError
+from harness.home import find_spec_path
 from harness.scoring import AnswerKey, round_public, score
 from harness.service import Harness
+from harness.splits import prepare
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -343,3 +345,35 @@ def test_the_api_docs_render_with_every_other_host_blocked(server, browser):
     context.close()
     assert set(left) <= {REDOC_LOGO}, left
     assert [p for p in problems if REDOC_LOGO not in p] == []
+
+
+@pytest.fixture(scope="module")
+def shapes_server(tmp_path_factory, start_server):
+    """A fresh home with the image competition `shapes` (120 images), served."""
+    home = tmp_path_factory.mktemp("browser-shapes") / "home"
+    prepare(find_spec_path("shapes"), home, options={"n": 120})
+    return start_server(home)
+
+
+def test_the_image_competition_page_shows_its_example_images(shapes_server, browser):
+    # the CNN homework's page: the image parts listed as zips, and a strip of example
+    # training images the browser actually decoded (not a broken-image icon)
+    problems: list[str] = []
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    watch(page, problems)
+    expect = sync_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+    page.goto(shapes_server.url + "/competitions/shapes")
+    expect(page.get_by_test_id("overview")).to_contain_text("arrow_left")
+    expect(page.get_by_test_id("overview")).not_to_contain_text("harness prepare")  # a teacher's
+    data = page.get_by_test_id("data")
+    for part in ("train.zip", "validation.zip", "test.zip", "train.csv", "test.csv"):
+        expect(data).to_contain_text(part)
+    strip = page.get_by_test_id("examples").locator("img")
+    expect(strip).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=strip.element_handle())
+    width, height = strip.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert width > height > 64, (width, height)         # several 32x32 tiles with their labels
+    assert strip.evaluate("img => img.getBoundingClientRect().width") > 200
+    shot(page, "14-image-competition")
+    assert problems == []

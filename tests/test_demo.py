@@ -66,6 +66,12 @@ def test_json_headline_is_one_object_with_the_share(demo_run):
     assert printed["rules"]["final_selections"] == 1
 
 
+def test_the_demo_ends_with_the_cnn_homework_on_stderr(demo_run):
+    _, _, text = demo_run
+    assert "harness baseline shapes --preset strong" in text   # stdout stays one JSON object
+    assert "harness lab augment shapes" in text
+
+
 def test_report_and_numbers_come_from_this_run(demo_run):
     result, printed, text = demo_run
     assert result.report.is_file()

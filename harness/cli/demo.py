@@ -67,3 +67,12 @@ def demo(students, minutes, home, serve, seed, candidates, rows, classes, preset
                       presets=names, console=console)
     if fmt == "json":
         emit(result.headline, "json")
+    (console or Console()).print(NEXT_STEPS)
+
+
+# the demo is table-based and quick; the course's CNN homework is the image competition
+NEXT_STEPS = """
+Next, the CNN homework (an image competition, 10,000 generated 32x32 images):
+  harness prepare shapes --home class             # add -o n=2000 for a quick look
+  harness baseline shapes --preset strong --home class
+  harness lab augment shapes --home class         # no, label-safe and label-breaking augmentation"""
