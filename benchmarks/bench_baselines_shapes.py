@@ -2,16 +2,19 @@
 images): strong must train in under 2 minutes on 2 cores. Writes
 benchmarks/results/baselines-shapes.json.
 
-    python -m benchmarks.bench_baselines_shapes
+    python -m benchmarks.bench_baselines_shapes [--seeds 0,1,2]
 """
 
 from __future__ import annotations
+
+import sys
 
 from . import bench_baselines
 
 
 def main(argv=None):
-    bench_baselines.main(["--slug", "shapes", *(argv or [])])
+    argv = sys.argv[1:] if argv is None else argv
+    bench_baselines.main(["--slug", "shapes", *argv])
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ from pydantic import TypeAdapter
 
 from .client import Client, LazyAdapter
 from .errors import ForbiddenError
-from .schemas import (AdminSubmission, AuditEntry, Competition, Grades, ImportAnswer,
-                      NewToken, ProbingTeam, Rescored, TeamInfo, UploadsPerDay)
+from .admin_schemas import (AdminSubmission, AuditEntry, Grades, ImportAnswer, NewToken,
+                            ProbingTeam, Rescored, TeamInfo, UploadsPerDay)
+from .schemas import Competition
 
 COMPETITION = LazyAdapter(Competition)
 SUBMISSIONS = LazyAdapter(list[AdminSubmission])

@@ -9,6 +9,9 @@ A response model is also a whitelist: a field the service adds is only sent once
 listed here (extra fields are dropped on the way out), so nothing new reaches students by
 accident. The contract lets a server add fields; these models list every field the server
 sends today. Times are ISO 8601 strings in UTC, kept as the service wrote them.
+
+The teacher's API (``/api/admin``) has its own models in :mod:`harness.admin_schemas`:
+a student command defines only the models of the student API (start-up time).
 """
 
 from __future__ import annotations
@@ -28,14 +31,14 @@ class Schema(BaseModel):
 
 
 # kept as the exact text the service wrote (a datetime would be re-formatted on the way out)
-_TIME = {"format": "date-time"}
+TIME_FIELD = {"format": "date-time"}
 
 
 class Rules(Schema):
     """A competition's rules, as its competition.toml sets them."""
 
     deadline: str | None = Field(
-        json_schema_extra=_TIME,
+        json_schema_extra=TIME_FIELD,
         description="When uploads close (UTC); null when there is no deadline.")
     daily_limit: int = Field(description="Scored submissions per team per day; 0 = no limit.")
     reset_timezone: str = Field(
@@ -66,7 +69,7 @@ class CompetitionSummary(Schema):
     description: str = Field(description="What to predict, in the teacher's words.")
     metric: str = Field(description="The scoring metric's name, e.g. accuracy or rmse.")
     greater_is_better: bool = Field(description="True when a higher score is better.")
-    deadline: str | None = Field(json_schema_extra=_TIME,
+    deadline: str | None = Field(json_schema_extra=TIME_FIELD,
                                  description="When uploads close (UTC); null when never.")
     state: Literal[STATES] = Field(
         description="`open` (uploads accepted), `closed` (by the teacher or past the "
@@ -92,7 +95,7 @@ class Submission(Schema):
     team: str = Field(description="The team that sent it.")
     message: str = Field(description="The message sent with it.")
     filename: str = Field(description="The uploaded file's name.")
-    submitted_at: str = Field(json_schema_extra=_TIME, description="When it arrived (UTC).")
+    submitted_at: str = Field(json_schema_extra=TIME_FIELD, description="When it arrived (UTC).")
     status: Literal["scored", "error"] = Field(
         description="`scored`, or `error` when the file was refused (it counts against "
                     "no limit).")
@@ -125,7 +128,7 @@ class BoardRow(Schema):
     team: str = Field(description="The team's (or the baseline's) name.")
     score: float = Field(description="Its best score on this board, at the shown decimals.")
     entries: int = Field(description="Its scored, on-time submissions.")
-    last_submission: str = Field(json_schema_extra=_TIME,
+    last_submission: str = Field(json_schema_extra=TIME_FIELD,
                                  description="Its latest scored submission (UTC).")
     baseline: bool = Field(description="A teacher's baseline, not a team.")
     submission_id: int = Field(description="The submission the score comes from.")
@@ -241,149 +244,3 @@ class ValidationErrorDetail(Schema):
     """A 422 answer: the request's parameters or body do not fit the route."""
 
     detail: list[ValidationIssue] = Field(description="Each problem found.")
-
-
-# --------------------------------------------------------------- the teacher's API (/api/admin)
-
-
-class AdminSubmission(Submission):
-    """Any team's submission, for the teacher: private scores whatever the state."""
-
-    team_id: int | None = Field(default=None, description="The team's id; null for a baseline.")
-    public_score_full: float | None = Field(default=None,
-                                            description="The public score, full precision.")
-    private_score_full: float | None = Field(default=None,
-                                             description="The private score, full precision.")
-
-
-class UploadsPerDay(Schema):
-    """One day's uploads (UTC calendar day)."""
-
-    day: str = Field(description="YYYY-MM-DD (UTC).")
-    uploads: int = Field(description="Files sent.")
-    scored: int = Field(description="Files scored.")
-    refused: int = Field(description="Files refused (status error).")
-
-
-class ProbingTeam(Schema):
-    """A team whose uploads look like leaderboard probing."""
-
-    team: str = Field(description="The team.")
-    uploads: int = Field(description="Its scored uploads compared.")
-    close_pairs: int = Field(description="Consecutive pairs that differ in few rows.")
-    median_rows_changed: float = Field(
-        description="The median number of rows changed between consecutive uploads.")
-
-
-class AuditEntry(Schema):
-    """One teacher action."""
-
-    at: str = Field(json_schema_extra=_TIME, description="When (UTC).")
-    action: str = Field(description="What, e.g. close, reveal, team rename.")
-    competition: str | None = Field(description="The competition; null for a roster change.")
-    detail: str = Field(description="The particulars.")
-    actor: str = Field(description="Who: the home (the server machine) or a teacher token.")
-
-
-class Member(Schema):
-    """A member of a team."""
-
-    name: str = Field(description="The member's name.")
-    section: str | None = Field(description="Their section; null when the roster has none.")
-
-
-class TeamInfo(Schema):
-    """A team as the teacher sees it (never its token)."""
-
-    name: str = Field(description="The team's name.")
-    members: list[Member] = Field(description="Its members.")
-    removed: bool = Field(description="Removed: off the boards and grades, token refused.")
-
-
-class NewToken(Schema):
-    """A team's token, shown this once (the server keeps only a hash)."""
-
-    team: str = Field(description="The team.")
-    members: list[str] = Field(description="Its members.")
-    token: str = Field(description="The token to hand over.")
-
-
-class ImportAnswer(Schema):
-    """The answer to a roster import."""
-
-    teams_added: int = Field(description="New teams.")
-    teams_existing: int = Field(description="Teams that existed (they keep their token).")
-    members_added: int = Field(description="Members added to teams that existed.")
-    sections_changed: int = Field(description="Members whose section changed.")
-    tokens: list[NewToken] = Field(description="The new teams' tokens (shown this once).")
-
-
-class RosterUpload(Schema):
-    """The body of ``POST /api/admin/teams/import``: the roster CSV's text."""
-
-    roster: str = Field(max_length=60_000,
-                        description="The CSV text: header team,member[,section], one row "
-                                    "per student.")
-    filename: str = Field(default="roster.csv", max_length=200,
-                          description="The file's name, for the messages.")
-
-
-class NewTeam(Schema):
-    """The body of ``POST /api/admin/teams``."""
-
-    name: str = Field(description="The team's name (unique, case ignored).")
-    members: list[str] = Field(default=[], description="Its members.")
-    section: str | None = Field(default=None, description="The members' section.")
-
-
-class TeamRef(Schema):
-    """A body naming one team."""
-
-    team: str = Field(description="The team's name (case ignored).")
-
-
-class TeamRename(TeamRef):
-    """The body of ``POST /api/admin/teams/rename``."""
-
-    new_name: str = Field(description="Its new name.")
-
-
-class MemberChange(TeamRef):
-    """The body of ``POST /api/admin/teams/members/add`` and ``.../remove``."""
-
-    member: str = Field(description="The member's name.")
-    section: str | None = Field(default=None, description="Their section (add only).")
-
-
-class MemberMove(Schema):
-    """The body of ``POST /api/admin/teams/members/move``."""
-
-    member: str = Field(description="The member's name.")
-    to: str = Field(description="The team they join.")
-    source: str | None = Field(default=None, alias="from",
-                               description="The team they leave (only needed when the "
-                                           "name is in several teams).")
-
-
-class Rescored(Schema):
-    """The answer to a rescore."""
-
-    rescored: int = Field(description="Submissions scored again.")
-    changed: int = Field(description="Of those, how many scores changed.")
-    missing: list[int] = Field(default=[], description="Submissions whose archived file is "
-                                                       "gone (their scores stay).")
-
-
-class Grades(Schema):
-    """The grade table of a competition."""
-
-    competition: str = Field(description="The competition's slug.")
-    by: Literal["team", "member"] = Field(description="One row per team or per member.")
-    fields: list[str] = Field(description="The columns, in order (for a CSV).")
-    rows: list[dict] = Field(description="The rows.")
-    graded: bool = Field(description="[grading] has thresholds.")
-    thresholds: list[str] = Field(description="How far apart the thresholds are, next to "
-                                              "the noise of a board score.")
-    flagged: int = Field(description="Teams flagged by the copy check.")
-    without_members: list[str] = Field(
-        description="Teams left out of a per-member table: they have no members.")

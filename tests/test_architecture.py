@@ -69,7 +69,7 @@ LAYERS = {
              "roster", "images"],
     "store": ["store"],
     "service": ["service"],
-    "boundary": ["schemas"],
+    "boundary": ["schemas", "admin_schemas"],
     "front": ["server", "client", "admin_client"],
 }
 ORDER = ["core", "store", "service", "boundary", "front"]

@@ -18,6 +18,7 @@ from PIL import Image
 from harness.baselines import BaselineConfig, BaselineError, presets_for, train_baseline
 from harness.baselines.image_augment import (augment_batch, colour_jitter, cutout, flips,
                                              horizontal_flip, random_crop, rotate)
+from harness.baselines.image_models import standardize
 from harness.cli import main
 from harness.home import find_spec_path, load_prepared
 from harness.scoring import AnswerKey, score
@@ -101,6 +102,26 @@ def test_random_crop_shifts_by_at_most_the_padding():
         assert abs(r - 4) <= 2 and abs(c - 4) <= 2
 
 
+def test_random_crop_pads_with_the_edge_not_black():
+    # zero padding would paint black borders no test image has (and batch norm learns them)
+    x = torch.full((4, 3, 8, 8), 0.7)
+    x[:, 1] = 0.2
+    out = random_crop(x, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(out, x)
+
+
+def test_networks_see_each_image_standardized_so_a_background_colour_changes_nothing():
+    # shapes paints each image in a random colour: the network must not start from it
+    x = _images(6) * 0.5
+    tinted = x + torch.tensor([0.3, 0.1, 0.2])[None, :, None, None]
+    assert torch.allclose(standardize(x), standardize(tinted), atol=1e-5)
+    z = standardize(x)
+    assert torch.allclose(z.mean(dim=(2, 3)), torch.zeros(6, 3), atol=1e-5)
+    assert torch.allclose(z.std(dim=(1, 2, 3)), torch.ones(6), atol=1e-4)
+    blank = standardize(torch.full((2, 3, 8, 8), 0.4))
+    assert bool(blank.abs().max() < 1e-5)      # finite and flat: the spread is floored
+
+
 def _mirrored(out, x):
     """Per image: True when it is x mirrored, False when it is x unchanged."""
     same = torch.tensor([torch.equal(o, i) for o, i in zip(out, x)])
@@ -135,7 +156,8 @@ def test_shapes_has_image_presets_and_any_image_competition_gets_some():
         assert {c.model for c in presets.values()} <= {"mlp", "cnn"}
         assert presets["strong"].model == "cnn" and presets["strong"].augment > 0
         assert presets["strong"].flip == "auto"        # flips only where labels allow them
-        assert presets["boss"].mixup > 0 and presets["boss"].cutout > 0
+        assert presets["boss"].cutout > 0
+    assert presets_for("my-photos", image=True)["boss"].mixup > 0
     assert presets_for("shapes")["simple"].model == "mlp"   # pixels, no convolutions
 
 

@@ -4,7 +4,9 @@ One :class:`torch.Generator` is the only source of randomness, so a seed repeats
 run. :func:`augment_batch` applies what a :class:`~harness.baselines.BaselineConfig`
 asks for, in this order:
 
-- random crop with zero padding (``augment``: up to ``H/8`` pixels each way at 1);
+- random crop of the image padded by repeating its edge pixels (``augment``: a shift of up
+  to ``H/8`` pixels each way at 1; zero padding would add black borders the test images
+  never have, and batch normalization would learn their statistics);
 - horizontal flip of half the images, only where the labels allow it: ``flip="auto"``
   flips when the competition's ``[data] flip_safe`` is true and ``augment > 0``;
   ``flip="on"`` flips whatever the spec says (the augmentation lab's label-breaking
@@ -38,12 +40,12 @@ def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Ten
 
 
 def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor:
-    """Pad every image with ``pad`` zero pixels on each side, then crop it back to its size
-    at a random offset (a shift of up to ``pad`` pixels each way)."""
+    """Pad every image with ``pad`` pixels on each side (its edge pixels repeated), then
+    crop it back to its size at a random offset (a shift of up to ``pad`` pixels each way)."""
     if pad <= 0:
         return x
     n, c, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad))
+    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
     top = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     left = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
     rows = (top[:, None] + torch.arange(h))[:, None, :, None]

@@ -33,6 +33,7 @@ class BaselineResult:
     model: object = field(repr=False)
     _predict: Callable = field(repr=False)
     augmented_png: Path | None = None   # set by write() for an image competition
+    validation_predictions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def stopped_early(self) -> bool:
@@ -135,7 +136,8 @@ def train_baseline(prepared: Prepared, cfg: BaselineConfig, progress: bool = Tru
         config=cfg, prepared=prepared, arrays=arrays, history=history, best_epoch=best,
         validation_score=float(score), reference_loss=reference,
         diagnosis=diagnose(entry["train_loss"], entry["val_loss"], reference),
-        seconds=time.perf_counter() - start, model=model, _predict=predict)
+        seconds=time.perf_counter() - start, model=model, _predict=predict,
+        validation_predictions=np.asarray(val_pred))
 
 
 def _fit_table(cfg: BaselineConfig, arrays, needs_proba: bool, progress: bool, label: str):

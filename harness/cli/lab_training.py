@@ -461,9 +461,9 @@ def optimizers(slug, home, epochs, batch_size, depth, width, seeds, seed, lr_fac
 @click.command()
 @click.argument("slug", default="shapes")
 @home_option
-@click.option("--strength", type=click.FloatRange(0, 1, min_open=True), default=0.5,
-              show_default=True, help="Augmentation strength of the two augmented runs "
-              "(crops, rotations, colour jitter).")
+@click.option("--strength", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Augmentation strength of the two augmented runs (crops, rotations, "
+              "colour jitter) [default: the strong preset's, 0.25 on shapes].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs of every run [default: the strong preset's].")
 @out_option

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import HarnessError
 from ..home import Prepared
 from ..scoring import AnswerKey, round_public, score
+from ..uncertainty import Z95, replicates
 from .common import plot_loss_curves, quiet
 from .report import Report
 
-STRENGTH = 0.5
+STRENGTH = 0.5      # when the base configuration has no augmentation of its own
 RUNS = {
     # no augmentation at all, whatever the base configuration had
     "none": {"augment": 0.0, "flip": "off", "cutout": 0.0, "mixup": 0.0, "noise": 0.0},
@@ -40,8 +42,14 @@ RUNS = {
 }
 
 
-def lab_configs(base, strength: float = STRENGTH) -> dict:
-    """The three runs' configurations: ``base`` with each run's augmentation settings."""
+def lab_configs(base, strength: float | None = None) -> dict:
+    """The three runs' configurations: ``base`` with each run's augmentation settings.
+
+    ``strength`` (the augmented runs' ``augment``) defaults to ``base``'s own, or to
+    :data:`STRENGTH` when ``base`` has none.
+    """
+    if strength is None:
+        strength = base.augment or STRENGTH
     if not 0 < strength <= 1:
         raise HarnessError(f"strength={strength}: expected a number in (0, 1], e.g. 0.5")
     return {name: base.replace(**({"augment": strength} | changes) if name != "none"
@@ -49,7 +57,7 @@ def lab_configs(base, strength: float = STRENGTH) -> dict:
             for name, changes in RUNS.items()}
 
 
-def augment_lab(prepared: Prepared, directory, *, base=None, strength: float = STRENGTH,
+def augment_lab(prepared: Prepared, directory, *, base=None, strength: float | None = None,
                 epochs: int | None = None, progress=quiet) -> Report:
     """Train the three runs, score them on both boards, plot their curves.
 
@@ -62,8 +70,9 @@ def augment_lab(prepared: Prepared, directory, *, base=None, strength: float = S
         the lab's curves PNG go.
     base : BaselineConfig, optional
         The network and budget [default: the competition's ``strong`` preset].
-    strength : float
-        ``augment`` of the two augmented runs.
+    strength : float, optional
+        ``augment`` of the two augmented runs [default: the base configuration's
+        own, or :data:`STRENGTH` when it has none].
     epochs : int, optional
         Override the base configuration's epochs.
     progress : callable
@@ -89,13 +98,17 @@ def augment_lab(prepared: Prepared, directory, *, base=None, strength: float = S
     key = AnswerKey.from_prepared(prepared)
     decimals = prepared.spec.scoring.public_decimals
     metric = prepared.spec.metric.name
-    rows, curves, grids = [], {}, []
-    for name, cfg in progress(list(lab_configs(base, strength).items()), "training"):
+    y_val = prepared.validation[prepared.spec.data.target].to_numpy()
+    rows, curves, grids, reps = [], {}, [], {}
+    configs = lab_configs(base, strength)
+    strength = configs["label-safe"].augment
+    for name, cfg in progress(list(configs.items()), "training"):
         result = train_baseline(prepared, cfg, progress=False, label=name)
         csv_path, _ = result.write(directory / f"augment-{name}.csv")
         if name != "none":
             grids.append(result.augmented_png)
         boards = score(csv_path, key)
+        reps[name] = replicates(prepared.spec.metric, y_val, result.validation_predictions)
         kept = result.history[result.best_epoch]
         rows.append({"run": name, "flips": _flips(cfg, prepared.spec.data.flip_safe),
                      "config": cfg.describe(), "validation": result.validation_score,
@@ -109,7 +122,7 @@ def augment_lab(prepared: Prepared, directory, *, base=None, strength: float = S
     slug = prepared.spec.slug
     plot = plot_loss_curves(curves, directory / "augment.png",
                             f"{slug}: the same CNN, three augmentations")
-    verdicts = _verdicts(table, prepared.spec.data.flip_safe, metric,
+    verdicts = _verdicts(table, reps, prepared.spec.data.flip_safe, metric,
                          prepared.spec.metric.greater_is_better)
     return Report("augment", f"Augmentation lab on {slug}", verdicts,
                   {f"Scores ({metric}) and final losses": table}, [plot, *grids],
@@ -124,35 +137,71 @@ def _flips(cfg, flip_safe: bool) -> str:
     return "yes" if flips(cfg, flip_safe) else "no"
 
 
-def _verdicts(table: pd.DataFrame, flip_safe: bool, metric: str, higher: bool) -> list[str]:
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``(score a - score b, half-width of its 95% interval)`` on the same rows, from
+    :func:`harness.uncertainty.replicates` of both (a paired bootstrap: the rows that are
+    easy or hard for both runs cancel out)."""
+    boot = (a[1:] - b[1:])[np.isfinite(a[1:] - b[1:])]
+    spread = float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
+    return float(a[0] - b[0]), Z95 * spread
+
+
+def _verdicts(table: pd.DataFrame, reps: dict, flip_safe: bool, metric: str,
+              higher: bool) -> list[str]:
     by = table.set_index("run")
     none, safe, broken = (by.loc[n] for n in RUNS)
 
-    def better(a, b) -> bool:
-        return a > b if higher else a < b
+    def compare(a: str, b: str) -> tuple[int, str]:
+        """+1 when run a is clearly better than b on validation, -1 clearly worse, 0 tied,
+        with the difference and its 95% interval as text."""
+        diff, half = paired_difference(reps[a], reps[b])
+        text = f"{diff:+.4f} ± {half:.4f}"
+        if not abs(diff) > half:
+            return 0, text
+        return (1 if (diff > 0) == higher else -1), text
 
     lines = [f"Validation {metric}: none {none['validation']:.4f}, label-safe "
              f"{safe['validation']:.4f}, label-breaking {broken['validation']:.4f}; public "
              f"{none['public']}, {safe['public']}, {broken['public']}; private "
              f"{none['private']}, {safe['private']}, {broken['private']}."]
-    if better(safe["validation"], none["validation"]):
-        lines.append("Label-safe augmentation helps: the network sees more varied images of "
-                     "each class, so it memorizes less (compare the gaps between the curves).")
+    verdict, text = compare("label-safe", "none")
+    if verdict > 0:
+        lines.append(f"Label-safe augmentation helps ({text} on validation, 95% interval of "
+                     "a paired bootstrap): the network sees more varied images of each class, "
+                     "so it memorizes less.")
+    elif verdict == 0:
+        lines.append(f"Label-safe augmentation and none are tied on validation ({text}, "
+                     "within the 95% interval of a paired bootstrap): too small a difference "
+                     "for this many validation images to tell apart, or the images already "
+                     "vary as much as the augmentation would make them.")
     else:
-        lines.append("Label-safe augmentation does not help here (too few epochs to profit "
-                     "from harder images, or already enough data): augmentation trades "
-                     "training fit for generalization, and it needs the epochs to pay off.")
+        lines.append(f"Label-safe augmentation costs here ({text} on validation): too few "
+                     "epochs to profit from harder images, or already enough data; "
+                     "augmentation trades training fit for generalization, and it needs the "
+                     "epochs to pay off.")
+    gap_none = none["val_loss"] - none["train_loss"]
+    gap_safe = safe["val_loss"] - safe["train_loss"]
+    if gap_safe < gap_none:
+        lines.append(f"Validation loss minus training loss (the overfitting gap): none "
+                     f"{gap_none:.3f}, label-safe {gap_safe:.3f}: augmented images are harder "
+                     "to memorize (compare the curves).")
+    else:
+        lines.append(f"Validation loss minus training loss (the overfitting gap): none "
+                     f"{gap_none:.3f}, label-safe {gap_safe:.3f}: no sign of memorizing for "
+                     "augmentation to prevent.")
     if flip_safe:
         lines.append("This competition is flip-safe ([data] flip_safe = true): a mirror image "
                      "keeps its label, so the 'label-breaking' run breaks nothing here.")
-    elif better(safe["validation"], broken["validation"]):
-        lines.append("Flipping breaks labels: a mirrored image of a class that a flip changes "
-                     "(a left arrow becomes a right arrow) keeps its old label, so the network "
-                     "is taught wrong answers and scores worse than with label-safe "
-                     "augmentation.")
+        return lines
+    verdict, text = compare("label-safe", "label-breaking")
+    if verdict > 0:
+        lines.append(f"Flipping breaks labels (label-safe minus label-breaking: {text}): a "
+                     "mirrored image of a class that a flip changes (a left arrow becomes a "
+                     "right arrow) keeps its old label, so the network is taught wrong "
+                     "answers and scores worse than with label-safe augmentation.")
     else:
-        lines.append("The label-breaking run (flips forced on) did not score worse than the "
-                     "label-safe one this "
-                     "time: with few images or epochs the difference drowns in the noise; "
-                     "train longer or on more images (the arrows' classes suffer first).")
+        lines.append(f"The label-breaking run (flips forced on) did not score clearly worse "
+                     f"than the label-safe one this time ({text}): with few images or epochs "
+                     "the difference drowns in the noise; train longer or on more images "
+                     "(the arrows' classes suffer first).")
     return lines
