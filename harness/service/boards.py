@@ -114,7 +114,7 @@ class Boards:
                             st.submission_id, st.entries, st.last_submission)
              for st in standings], greater_is_better=gib)
         if board == "private":
-            rows = rules.add_public_ranks(self._private_board(comp, standings, revealed), rows)
+            rows = rules.add_public_ranks(self._private_board(comp, standings), rows)
         n, tied = self._uncertainty(comp, board, rows)
         return {"competition": slug, "board": board, "revealed": revealed,
                 "leaderboard": spec.rules.leaderboard, "metric": spec.metric.name,
@@ -402,7 +402,9 @@ class Boards:
         q = select(standing.team_id, standing.baseline_name, standing.submission_id,
                    standing.score, standing.best_at, standing.entries,
                    standing.last_submission,
-                   standing.top_entries if tops else null().label("top_entries"),
+                   # the JSON as stored, decoded only when the private board is computed
+                   # (not when it is served from the cache)
+                   (cast(standing.top_entries, Text) if tops else null()).label("top_entries"),
                    standing.top_size,
                    func.coalesce(standing.baseline_name, TeamRow.name).label("name")
                    ).outerjoin(TeamRow, TeamRow.id == standing.team_id).where(
@@ -412,38 +414,44 @@ class Boards:
         # a Core execution: no ORM row processing on the board's hot path
         return s.connection().execute(q).all()
 
-    def _private_board(self, comp: Competition, standings, revealed: bool) -> list[dict]:
-        """The private rows, computed once per state of the standings after the reveal.
+    def _private_board(self, comp: Competition, standings) -> list[dict]:
+        """The private rows, computed once per state of what they are drawn from.
 
-        After the reveal selections are frozen and late uploads never rank, so the
-        private board changes only when the standings do (a rescore rebuilds them) or
-        the spec does: both are in the cache key. Before the reveal (the teacher's view)
-        it is computed every time.
+        They depend on the standings (each entrant's best public entries, with their
+        private scores; a rescore rebuilds them), the final selections (scored, on time)
+        and the spec: all three are in the cache key, so the teacher's view before the
+        reveal, where selections still change, is cached as safely as the students' after.
         """
-        key = (comp.stamp, hash(tuple(_hashable(st) for st in standings))) if revealed \
-            else None
+        with self.context.database.read() as s:
+            selections = s.connection().execute(self._selections_query(comp)).all()
+        key = (comp.stamp, hash(tuple(_hashable(st) for st in standings)),
+               hash(tuple(tuple(r) for r in selections)))
         with self._lock:
             cached = self._private_boards.get(comp.slug)
-        if key is not None and cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == key:
             return [dict(r) for r in cached[1]]
         with self.context.database.read() as s:
-            private = self._private_rows(s, comp, standings)
-        if key is not None:
-            with self._lock:
-                self._private_boards[comp.slug] = (key, [dict(r) for r in private])
+            private = self._private_rows(s, comp, standings, selections)
+        with self._lock:
+            self._private_boards[comp.slug] = (key, [dict(r) for r in private])
         return private
 
-    def _private_rows(self, s, comp: Competition, standings) -> list[dict]:
+    @staticmethod
+    def _selections_query(comp: Competition):
+        """Every final selection of ``comp`` that can rank: scored and on time."""
+        submission = submissions_table.c
+        return select(SelectionRow.team_id, submission.id, submission.submitted_at,
+                      submission.public_score, submission.private_score, submission.shown
+                      ).join(submissions_table, submission.id == SelectionRow.submission_id
+                             ).where(SelectionRow.competition_id == comp.id,
+                                     submission.status == "scored", submission.late.is_(False)
+                                     ).order_by(SelectionRow.team_id, submission.id)
+
+    def _private_rows(self, s, comp: Competition, standings, selections) -> list[dict]:
         """Private board rows from each entrant's selections and best public entries only."""
         spec = comp.spec
-        submission = submissions_table.c
         selected: dict[int, list[rules.Entry]] = {}
-        q = select(SelectionRow.team_id, submission.id, submission.submitted_at,
-                   submission.public_score, submission.private_score, submission.shown).join(
-            submissions_table, submission.id == SelectionRow.submission_id).where(
-            SelectionRow.competition_id == comp.id, submission.status == "scored",
-            submission.late.is_(False))
-        for r in s.connection().execute(q):
+        for r in selections:
             selected.setdefault(r.team_id, []).append(rules.Entry(
                 r.id, "", r.submitted_at, r.public_score, r.private_score, r.shown,
                 selected=True))
@@ -572,7 +580,8 @@ def _top_load(stored: list | str) -> list[rules.Entry]:
     which rules.shown_score reads as the rounded public score
     (:meth:`Boards._top_entries` gives them the Ladder's from their rows).
     """
-    if isinstance(stored, str):
+    # read as text: the column's JSON; a row written as text holds a JSON string of it
+    while isinstance(stored, str):
         stored = json.loads(stored)
     return [rules.Entry(i, "", datetime.fromisoformat(t), pub, priv, *shown)
             for i, pub, priv, t, *shown in stored]
