@@ -68,10 +68,10 @@ def main(argv=None):
                     "diagnosis": result.diagnosis.split(" (")[0],
                     "validation_by_seed": {str(seed): score},
                 }
-        ordered = {str(seed): all(
-            metric.better(b["validation_by_seed"][str(seed)], a["validation_by_seed"][str(seed)])
-            for a, b in zip(list(presets.values()), list(presets.values())[1:]))
-            for seed in seeds}
+        by_seed = [p["validation_by_seed"] for p in presets.values()]   # simple to boss
+        ordered = {str(seed): all(metric.better(b[str(seed)], a[str(seed)])
+                                  for a, b in zip(by_seed, by_seed[1:]))
+                   for seed in seeds}
     print("presets ordered simple < medium < strong < boss on validation, by seed: "
           + ", ".join(f"{s} {'yes' if ok else 'NO'}" for s, ok in ordered.items()))
     import torch as _t

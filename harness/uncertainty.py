@@ -306,15 +306,28 @@ def tied_mask(others: np.ndarray, leader: np.ndarray) -> np.ndarray:
     """
     others, leader = np.atleast_2d(others), np.asarray(leader)
     diff = others - leader
+    scale = np.maximum(np.abs(others[:, 0]), np.abs(leader[0]))
+    tol = 1e-9 * np.maximum(scale, 1.0)
+    return np.abs(diff[:, 0]) <= _half_widths(diff) + tol
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``(score a - score b, half-width of its 95% interval)`` from :func:`replicates` of
+    two files on the same rows: the paired bootstrap :func:`tied_mask` judges ties by."""
+    diff = np.atleast_2d(np.asarray(a) - np.asarray(b))
+    return float(diff[0, 0]), float(_half_widths(diff)[0])
+
+
+def _half_widths(diff: np.ndarray) -> np.ndarray:
+    """Per row of paired replicate differences ``[score, resample 1, ...]``: 1.96 times the
+    standard deviation of the resamples' differences (those the metric defines)."""
     with np.errstate(all="ignore"):
         boot = diff[:, 1:]
         ok = np.isfinite(boot)
         count = ok.sum(axis=1)
         mean = np.where(ok, boot, 0).sum(axis=1) / np.maximum(count, 1)
         var = np.where(ok, (boot - mean[:, None]) ** 2, 0).sum(axis=1) / np.maximum(count - 1, 1)
-    scale = np.maximum(np.abs(others[:, 0]), np.abs(leader[0]))
-    tol = 1e-9 * np.maximum(scale, 1.0)
-    return np.abs(diff[:, 0]) <= Z95 * np.sqrt(var) + tol
+    return Z95 * np.sqrt(var)
 
 
 # ------------------------------------------------------------------ storage

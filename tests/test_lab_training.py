@@ -584,9 +584,9 @@ def test_augment_verdicts_call_a_difference_inside_its_interval_a_tie():
     import numpy as np
     import pandas as pd
 
-    from harness.lab.augment import _verdicts, paired_difference
+    from harness.lab.augment import _verdicts
     from harness.metrics import get_metric
-    from harness.uncertainty import replicates
+    from harness.uncertainty import paired_difference, replicates
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 6, 1002)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..errors import HarnessError
 from ..home import Prepared
 from ..scoring import AnswerKey, round_public, score
-from ..uncertainty import Z95, replicates
+from ..uncertainty import differs, paired_difference, replicates
 from .common import plot_loss_curves, quiet
 from .report import Report
 
@@ -137,15 +136,6 @@ def _flips(cfg, flip_safe: bool) -> str:
     return "yes" if flips(cfg, flip_safe) else "no"
 
 
-def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """``(score a - score b, half-width of its 95% interval)`` on the same rows, from
-    :func:`harness.uncertainty.replicates` of both (a paired bootstrap: the rows that are
-    easy or hard for both runs cancel out)."""
-    boot = (a[1:] - b[1:])[np.isfinite(a[1:] - b[1:])]
-    spread = float(np.std(boot, ddof=1)) if len(boot) > 1 else float("nan")
-    return float(a[0] - b[0]), Z95 * spread
-
-
 def _verdicts(table: pd.DataFrame, reps: dict, flip_safe: bool, metric: str,
               higher: bool) -> list[str]:
     by = table.set_index("run")
@@ -156,7 +146,7 @@ def _verdicts(table: pd.DataFrame, reps: dict, flip_safe: bool, metric: str,
         with the difference and its 95% interval as text."""
         diff, half = paired_difference(reps[a], reps[b])
         text = f"{diff:+.4f} ± {half:.4f}"
-        if not abs(diff) > half:
+        if not differs(reps[a], reps[b]):
             return 0, text
         return (1 if (diff > 0) == higher else -1), text
 

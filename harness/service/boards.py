@@ -424,13 +424,13 @@ class Boards:
         """
         with self.context.database.read() as s:
             selections = s.connection().execute(self._selections_query(comp)).all()
-        key = (comp.stamp, hash(tuple(_hashable(st) for st in standings)),
-               hash(tuple(tuple(r) for r in selections)))
-        with self._lock:
-            cached = self._private_boards.get(comp.slug)
-        if cached is not None and cached[0] == key:
-            return [dict(r) for r in cached[1]]
-        with self.context.database.read() as s:
+            # the rows as the driver gives them (top entries as JSON text): hashable as is
+            key = (comp.stamp, hash(tuple(map(tuple, standings))),
+                   hash(tuple(map(tuple, selections))))
+            with self._lock:
+                cached = self._private_boards.get(comp.slug)
+            if cached is not None and cached[0] == key:
+                return [dict(r) for r in cached[1]]
             private = self._private_rows(s, comp, standings, selections)
         with self._lock:
             self._private_boards[comp.slug] = (key, [dict(r) for r in private])
@@ -599,11 +599,6 @@ def _check_hidden(slug: str, board: str, may_see_private: bool) -> None:
     if board == "private" and not may_see_private:
         raise ForbiddenError(f"the private leaderboard of {slug!r} is hidden until "
                              "the teacher reveals it")
-
-
-def _hashable(standing) -> tuple:
-    """A standings row as a hashable tuple (its top entries may be a JSON list)."""
-    return tuple(json.dumps(v) if isinstance(v, list) else v for v in standing)
 
 
 def _entrant(team_id: int | None, baseline_name: str | None) -> str:
