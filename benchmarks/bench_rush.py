@@ -8,7 +8,10 @@ PostgreSQL's backends and of the load generator. A fresh database and server per
 Before the rush, per backend, the upload path's own cost: one client uploading the first
 ``--sequential`` files back to back (each sent when the last is answered) against a fresh
 one-worker server, beside the in-process scoring of the same files in the same run
-(target: the upload's p50 within 4x the scoring's, or within 4 ms above it).
+(target: the upload's p50 within 4x the scoring's, or within 4 ms above it), the same
+scoring with the processor idle before each file (as a server's is), and the same
+uploads through the service in process (``Harness.submit``: what the upload costs
+without HTTP).
 Writes benchmarks/results/rush.json.
 
     python -m benchmarks.bench_rush [--teams 500 --rows 10000 --duration 60 --sequential 200
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -26,6 +30,7 @@ from pathlib import Path
 
 from harness.home import load_prepared
 from harness.scoring import AnswerKey, score
+from harness.service import Harness
 
 from . import load
 
@@ -33,30 +38,64 @@ P99_TARGET_S = 1.0
 # a sequential upload's p50 against the in-process scoring of the same files: within this
 # ratio, or within this many seconds above it
 SEQUENTIAL_RATIO, SEQUENTIAL_ABOVE_S = 4.0, 0.004
+IDLE_PAUSE_S = 0.005     # the scoring again, each file after this long asleep
 
 
-def scoring_times(base: Path, files: list[bytes]) -> list[float]:
-    """Seconds to score each file in this process (the answer key loaded and warmed once)."""
+def scoring_times(base: Path, files: list[bytes], pause: float = 0.0) -> list[float]:
+    """Seconds to score each file in this process (the answer key loaded and warmed once),
+    back to back, or each after ``pause`` seconds of sleep: a server scores an upload after
+    waiting on the network, and on a virtual machine the same work then takes longer (the
+    processor and its caches have gone idle)."""
     key = AnswerKey.from_prepared(load_prepared(base, load.SLUG))
     score(files[0], key)
     times = []
     for data in files:
+        time.sleep(pause)
         t = time.perf_counter()
         score(data, key)
         times.append(time.perf_counter() - t)
     return times
 
 
+def service_times(base: Path, work: Path, files: list[bytes], backend: str,
+                  postgres_url: str) -> list[float]:
+    """Seconds of each ``Harness.submit`` of ``files`` in this process (a fresh home and
+    database, one team per file): an upload's cost without HTTP, to split the upload's
+    time between the service and the server in front of it."""
+    home = load.fresh_home(base, work / f"service-{backend}")
+    try:
+        with load.database(backend, home, postgres_url) as url:
+            tokens = load.add_teams(home, url, len(files))
+            h = Harness(home, url)
+            try:
+                teams = [h.authenticate(token) for token in tokens]
+                times = []
+                for team, data in zip(teams, files):
+                    t = time.perf_counter()
+                    h.submit(load.SLUG, team, data, "benchmark upload")
+                    times.append(time.perf_counter() - t)
+            finally:
+                h.close_connections()
+        return times
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def sequential_run(base: Path, work: Path, files: list[bytes], backend: str, args) -> dict:
     """One client's back-to-back uploads of ``files`` (a fresh one-worker server and
-    database) and the in-process scoring of the same files, timed before and after them:
-    p50 of each, their ratio and difference."""
+    database), the in-process scoring of the same files (timed before and after them) and
+    their in-process upload through the service (``Harness.submit``, no HTTP): p50 of each,
+    the upload's ratio and difference to the scoring."""
     scored = scoring_times(base, files)
     r = load.upload_run(base, work, files, backend=backend, workers=1, clients=1,
                         time_limit=args.time_limit, postgres_url=args.postgres_url)
     scored += scoring_times(base, files)
+    served = service_times(base, work, files, backend, args.postgres_url)
+    rested = scoring_times(base, files, pause=IDLE_PAUSE_S)
     upload, scoring = r["latency_s"]["p50"], statistics.median(scored)
     r["in_process_score_s"] = load.percentiles(scored)
+    r["in_process_score_after_idle_s"] = {"pause_s": IDLE_PAUSE_S, **load.percentiles(rested)}
+    r["in_process_submit_s"] = load.percentiles(served)
     r["upload_over_score"] = round(upload / scoring, 2) if upload else None
     r["upload_above_score_ms"] = round((upload - scoring) * 1000, 2) if upload else None
     r["load_average_after"] = round(os.getloadavg()[0], 2)
@@ -64,7 +103,9 @@ def sequential_run(base: Path, work: Path, files: list[bytes], backend: str, arg
         upload <= SEQUENTIAL_RATIO * scoring or upload - scoring <= SEQUENTIAL_ABOVE_S)
     print(f"{backend:10s} sequential {r['ok']}/{r['uploads']} uploads: p50 "
           f"{upload * 1000:.1f} ms vs scoring in process {scoring * 1000:.2f} ms "
-          f"({r['upload_over_score']}x, +{r['upload_above_score_ms']} ms; load "
+          f"({r['upload_over_score']}x, +{r['upload_above_score_ms']} ms; "
+          f"{statistics.median(rested) * 1000:.2f} ms after {IDLE_PAUSE_S * 1000:g} ms idle; "
+          f"the service in process {statistics.median(served) * 1000:.1f} ms; load "
           f"{r['load_average_before']})", flush=True)
     return r
 

@@ -172,8 +172,34 @@ def test_daily_limit_is_429(api):
     assert over.status_code == 429 and over.json()["detail"]
 
 
+def test_an_upload_over_the_limit_is_refused_before_its_form_is_read(api, monkeypatch):
+    """The token and the limits are checked in one read before the body is parsed: a
+    team at its daily limit gets 429 even for a body that is not a form, and the form
+    reader never runs."""
+    from harness.server import api as api_routes
+
+    token = api.team()
+    data = sample(api.home, "digits")
+    assert [api.upload(token, "digits", data).status_code for _ in range(5)] == [201] * 5
+    read = []
+
+    async def reading(*args, **kwargs):
+        read.append(1)
+        raise AssertionError("the form was read")
+
+    monkeypatch.setattr(api_routes, "read_upload", reading)
+    with api.client(token) as c:
+        over = c.post("/api/competitions/digits/submissions", content=b"not a form",
+                      headers={"Content-Type": "text/plain"})
+    assert over.status_code == 429 and "today's limit" in over.json()["detail"]
+    assert read == []
+
+
 def test_unknown_competition_upload_is_404(api):
     assert api.upload(api.team(), "nope", b"id,label\n").status_code == 404
+    # a wrong token hears nothing about the competition, whatever its slug
+    for slug in ("nope", "digits", "bad..slug"):
+        assert api.upload("wrong-token", slug, b"id,label\n").status_code == 401
 
 
 def test_team_sees_only_its_own_submissions(api):
@@ -420,7 +446,7 @@ def test_a_burst_is_scored_a_few_uploads_at_a_time_and_all_answered(api, monkeyp
     from harness.server.app import create_app
 
     running, most, lock = 0, 0, threading.Lock()
-    real_submit = api.h.submit
+    real_submit = api.h.submit_checked
 
     def submit(*args, **kwargs):
         nonlocal running, most
@@ -434,7 +460,7 @@ def test_a_burst_is_scored_a_few_uploads_at_a_time_and_all_answered(api, monkeyp
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(api.h, "submit", submit)
+    monkeypatch.setattr(api.h, "submit_checked", submit)
     tokens = [api.team() for _ in range(3 * api_routes.SCORING_SLOTS)]
     data = sample(api.home, "digits")
 

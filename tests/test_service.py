@@ -536,8 +536,18 @@ def test_tokens_are_random_hashed_and_revocable(h):
     assert hashlib.sha256(token.encode()).hexdigest() in stored and token not in stored
     for bad in (None, "", token[:-1], token + "x", "x" * 10000, token.upper()):
         assert h.authenticate(bad) is None
+        # the upload's own check refuses what authenticate refuses, whatever the slug
+        assert h.check_upload("digits", bad) is None and h.check_upload("nope", bad) is None
+    assert h.check_upload("digits", token).team_name == "owls"
+    with pytest.raises(NotFoundError):
+        h.check_upload("nope", token)            # a valid token learns the slug is wrong
     fresh = h.new_token(team)
     assert h.authenticate(token) is None and h.authenticate(fresh)["name"] == "owls"
+    assert h.check_upload("digits", token) is None
+    h.remove_team("owls")
+    assert h.authenticate(fresh) is None and h.check_upload("digits", fresh) is None
+    h.restore_team("owls")
+    assert h.check_upload("digits", fresh).team_id == team["id"]
     with pytest.raises(HarnessError, match="already exists"):
         h.add_team("owls")
 

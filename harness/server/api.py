@@ -27,7 +27,8 @@ from ..errors import AuthError, HarnessError, NotFoundError, http_status
 from ..home import IMAGE_ZIPS, RELEASED_FILES, RELEASED_NAMES, released_media_type
 from ..schemas import (Board, Competition, CompetitionSummary, ErrorDetail, Selection,
                        Submission, UploadAnswer, UploadForm, ValidationErrorDetail)
-from .deps import TOKEN_REQUIRED, HarnessDep, OptionalTeamDep, ReaderDep, SlugDep, TeamDep
+from .deps import (TOKEN_REQUIRED, HarnessDep, OptionalTeamDep, ReaderDep, SlugDep, TeamDep,
+                   UploaderDep)
 from .uploads import read_upload
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -138,16 +139,16 @@ def download(reader: ReaderDep, slug: SlugDep,
                       "resets; total: never), too many refused files in 10 minutes, or too "
                       "many bad tokens from this address.",
                  507: "The server's disk is full: nothing was stored or counted; try later."}))
-async def submit(team: TeamDep, slug: SlugDep, request: Request, h: HarnessDep) -> dict:
-    # the form is read here, after the token: a declared form parameter would be read first
-    prepared = await run_in_threadpool(h.prepared, slug)
-    upload = await read_upload(request, prepared.spec.rules.max_upload_bytes)
+async def submit(checked: UploaderDep, request: Request, h: HarnessDep) -> dict:
+    # the token and the upload's limits are checked before the form is read (a declared
+    # form parameter would be read first); the file is then read under the competition's cap
+    upload = await read_upload(request, checked.max_bytes)
     async with _scoring_slot():
-        result = await run_in_threadpool(h.submit, slug, team.model_dump(), upload.data,
+        result = await run_in_threadpool(h.submit_checked, checked, upload.data,
                                          upload.message, upload.filename)
     if result["private_score"] is None:
         return result         # nothing to hide: the backstop needs no look at the state
-    return await run_in_threadpool(_hide_private, h, slug, result)
+    return await run_in_threadpool(_hide_private, h, checked.slug, result)
 
 
 # Uploads scored at once in one server process; the others wait their turn in order of

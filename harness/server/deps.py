@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import AuthError, ForbiddenError, NotFoundError
 from ..schemas import Team
-from ..service import Harness, Teacher, actor_name
+from ..service import Harness, Teacher, UploadCheck, actor_name
 from ..service.context import ACTOR
 from ..spec import SLUG_RE
 
@@ -191,3 +191,36 @@ OptionalTeamDep = Annotated[Team | None, Depends(optional_team)]
 TeacherDep = Annotated[Teacher, Depends(require_teacher)]
 ReaderDep = Annotated[Team | None, Depends(require_reader)]
 SlugDep = Annotated[str, Depends(slug_dependency)]
+
+
+async def require_uploader(request: Request,
+                           slug: Annotated[str, Path(description="The competition's slug, "
+                                                                 "e.g. digits.")],
+                           credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+                           ) -> UploadCheck:
+    """The upload routes' token check and the upload's own checks (the competition takes
+    uploads, the limits are not used up) in one read, before the form is read: 401 when
+    the token is missing or wrong (whatever the slug), then 404 / 403 / 429 as the upload
+    would get them."""
+    throttle, client = _throttled(request)
+    if credentials is None or not credentials.credentials:
+        raise AuthError(TOKEN_REQUIRED)
+    h, token = get_harness(request), credentials.credentials
+
+    def check() -> UploadCheck | None:
+        try:
+            valid_slug(slug)
+        except NotFoundError:
+            if h.authenticate(token) is None:
+                return None
+            raise
+        return h.check_upload(slug, token)
+
+    checked = await run_in_threadpool(check)
+    if checked is None:
+        await asyncio.sleep(throttle.failed(client))
+        raise AuthError(TOKEN_REQUIRED)
+    return checked
+
+
+UploaderDep = Annotated[UploadCheck, Depends(require_uploader)]

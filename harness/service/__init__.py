@@ -49,7 +49,7 @@ from .context import ServiceContext, acting_as
 from .grades import grade_table
 from .history import History
 from .monitor import Monitor
-from .submissions import REFUSAL_WINDOW, STORED_REFUSALS, Submissions
+from .submissions import REFUSAL_WINDOW, STORED_REFUSALS, Submissions, UploadCheck
 from .teachers import Teacher, Teachers, actor_name
 from .teams import Team, Teams
 
@@ -230,6 +230,18 @@ class Harness:
         """Score an upload and record it; see :meth:`Submissions.submit`."""
         return self.uploads.submit(slug, team, data, message, filename, now)
 
+    def check_upload(self, slug: str, token: str | None) -> UploadCheck | None:
+        """Whether the team of ``token`` may upload to ``slug`` now, before its file is read
+        (None: the token lets no team act); see :meth:`Submissions.check`."""
+        if not isinstance(token, str):
+            return None
+        return self.uploads.check(slug, token=token)
+
+    def submit_checked(self, checked: UploadCheck, data: bytes, message: str = "",
+                       filename: str = "submission.csv") -> dict:
+        """Score and record an upload :meth:`check_upload` let through; as :meth:`submit`."""
+        return self.uploads.submit_checked(checked, data, message, filename)
+
     def add_baseline(self, slug: str, name: str, data: bytes, message: str = "") -> dict:
         """Score a teacher's prediction file as a marked baseline row (no limits, not a team)."""
         return self.uploads.add_baseline(slug, name, data, message)
@@ -290,5 +302,5 @@ class Harness:
         return self.history.score_history(slug, submission_id)
 
 
-__all__ = ["Harness", "Team", "Teacher", "REFUSAL_WINDOW", "STORED_REFUSALS", "acting_as",
-           "actor_name"]
+__all__ = ["Harness", "Team", "Teacher", "UploadCheck", "REFUSAL_WINDOW", "STORED_REFUSALS",
+           "acting_as", "actor_name"]

@@ -1,6 +1,7 @@
 """Submissions: uploads and baselines scored, limited, archived and listed.
 
-An upload is checked (one read), then scored while another thread writes it to a
+An upload is checked before its file is read (one read, which over HTTP also checks the
+token: :meth:`Submissions.check`), then scored while another thread writes it to a
 temporary file and fsyncs it, outside any transaction; its quota, its row, its archived
 file (the temporary one renamed to the row's id) and its standing then go in one write
 transaction, so a failure anywhere counts nothing and leaves no file, and every committed
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import hmac
 import itertools
 import os
 import threading
@@ -26,10 +28,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, NamedTuple, TypeVar
 
 import numpy as np
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, null, select, update
 
 from .. import rules
 from ..errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, StorageError,
@@ -37,12 +39,13 @@ from ..errors import (ForbiddenError, HarnessError, LimitError, NotFoundError, S
 from ..home import private_dir, private_file, temp_path
 from ..ladder import ladder_update
 from ..scoring import AnswerKey, Score, score
-from ..store import CompetitionRow, QuotaRow, SelectionRow, SubmissionRow, TeamRow, to_store_time
+from ..store import (CompetitionRow, QuotaRow, SelectionRow, SubmissionRow, TeamRow, TokenRow,
+                     to_store_time)
 from ..store.queries import PerDialect, competition_state, core, dialect_insert
 from .boards import Boards, entry_of, replicates_table
 from .competitions import Competition, Competitions
 from .context import ServiceContext, clean_name, now_utc, record_audit, storable
-from .teams import Team, Teams, team_id_of
+from .teams import Team, Teams, team_id_of, token_clauses, usable_token
 
 ROW_LOSS_CACHE = 256              # per-row public losses kept for the parameter-free Ladder
 # Refused files cost a parse and a row each; a script sending bad files must not fill the
@@ -59,28 +62,36 @@ quotas_table = QuotaRow.__table__
 _submission, _quota = submissions_table.c, quotas_table.c
 
 
-def _quota_used(period):
+def _quota_used(team_id, period):
     return select(_quota.used).where(
-        _quota.team_id == bindparam("team_id"), _quota.competition_id == bindparam("cid"),
+        _quota.team_id == team_id, _quota.competition_id == bindparam("cid"),
         _quota.period == period).scalar_subquery()
 
 
-# Everything an upload is checked against before it is parsed, in one round trip: the
-# team, the competition's state, the quota used today and in total, and when the team's
-# ``nth`` newest refusal since ``since`` was made (None: fewer refusals than that).
-_BEFORE_SCORING = select(
-    TeamRow.id, TeamRow.name,
-    select(CompetitionRow.state).where(CompetitionRow.id == bindparam("cid"))
-    .scalar_subquery().label("state"),
-    _quota_used(bindparam("day")).label("used_today"),
-    _quota_used("total").label("used_total"),
-    select(_submission.submitted_at).where(
-        _submission.competition_id == bindparam("cid"),
-        _submission.team_id == bindparam("team_id"), _submission.status == "error",
-        _submission.path.is_(None), _submission.submitted_at >= bindparam("since"))
-    .order_by(_submission.submitted_at.desc()).limit(1).offset(bindparam("nth"))
-    .scalar_subquery().label("refused_at"),
-).where(TeamRow.id == bindparam("team_id"))
+def _upload_checks(*where, by_token: bool = False):
+    """Everything an upload is checked against before its file is read, in one round trip:
+    the team (found by ``where``: its id, or a valid token's digest, whose row is then
+    returned too), the competition's state, the quota used today and in total, and when
+    the team's ``nth`` newest refusal since ``since`` was made (None: fewer than that)."""
+    team_id = TeamRow.id
+    return select(
+        team_id.label("id"), TeamRow.name,
+        (TokenRow.token_hash if by_token else null()).label("token_hash"),
+        select(CompetitionRow.state).where(CompetitionRow.id == bindparam("cid"))
+        .scalar_subquery().label("state"),
+        _quota_used(team_id, bindparam("day")).label("used_today"),
+        _quota_used(team_id, "total").label("used_total"),
+        select(_submission.submitted_at).where(
+            _submission.competition_id == bindparam("cid"),
+            _submission.team_id == team_id, _submission.status == "error",
+            _submission.path.is_(None), _submission.submitted_at >= bindparam("since"))
+        .order_by(_submission.submitted_at.desc()).limit(1).offset(bindparam("nth"))
+        .scalar_subquery().label("refused_at"),
+    ).where(*where)
+
+
+_CHECKS_BY_ID = _upload_checks(TeamRow.id == bindparam("team_id"))
+_CHECKS_BY_TOKEN = _upload_checks(*token_clauses(bindparam("digest")), by_token=True)
 _INSERT_SUBMISSION = insert(submissions_table).returning(_submission.id)
 _SET_PATH = update(submissions_table).where(_submission.id == bindparam("submission_id")) \
     .values(path=bindparam("path"))
@@ -107,6 +118,17 @@ def _count_statement(limited: bool) -> PerDialect:
 _COUNT_LIMITED, _COUNT = _count_statement(True), _count_statement(False)
 
 
+class UploadCheck(NamedTuple):
+    """An upload's checks, passed before its file is read (:meth:`Submissions.check`)."""
+
+    slug: str
+    team_id: int
+    team_name: str
+    day: str            # the limits' day it counts against
+    late: bool          # sent after the reveal: scored, never ranked
+    max_bytes: int      # the competition's largest file (max_upload_mb)
+
+
 class Submissions:
     """Every team upload and teacher baseline of one database.
 
@@ -130,6 +152,8 @@ class Submissions:
                filename: str = "submission.csv", now: datetime | None = None) -> dict:
         """Score an upload and record it; returns the submission and ``remaining_today``.
 
+        The same as :meth:`check` then :meth:`submit_checked`.
+
         Raises
         ------
         NotFoundError
@@ -143,17 +167,92 @@ class Submissions:
         LimitError
             The daily or total limit is reached, or too many files were refused lately.
         """
-        comp = self.competitions.get(slug)
+        self._check_size(self.competitions.get(slug), data)    # before any read
+        return self.submit_checked(self.check(slug, team=team, now=now), data, message,
+                                   filename, now)
+
+    def check(self, slug: str, *, team: Team | None = None, token: str | None = None,
+              now: datetime | None = None) -> UploadCheck | None:
+        """Whether ``team`` (or the team of ``token``) may upload to ``slug`` now, checked
+        before its file is read, in one read: the team exists, the competition takes
+        uploads, the limits are not used up and the team has not sent ``[rules]
+        refusal_limit`` refused files in the last REFUSAL_WINDOW seconds. The binding
+        checks are made again when the upload is stored.
+
+        Returns
+        -------
+        UploadCheck, or None
+            None when ``token`` is given and lets no team act (wrong, revoked, or its team
+            removed), whatever ``slug`` is.
+
+        Raises
+        ------
+        NotFoundError, ForbiddenError, LimitError
+            As :meth:`submit` (for a token: only once it is known to be valid).
+        """
+        if token is None:
+            team_id = team_id_of(team)        # a TypeError naming the fix for a non-team
+        elif team is not None:
+            raise TypeError("check() takes a team or a token, not both")
+        digest = None if token is None else usable_token(token)
+        if token is not None and digest is None:
+            return None
+        try:
+            comp = self.competitions.get(slug)
+        except NotFoundError:
+            # a wrong token hears nothing about the competition
+            if token is not None and self.teams.authenticate(token) is None:
+                return None
+            raise
         r = comp.spec.rules
         now = now_utc(now)
-        if len(data) > r.max_upload_bytes:
-            raise TooLargeError(f"the file is {len(data) / 2**20:.1f} MB; {slug!r} accepts at "
-                                f"most {r.max_upload_mb:g} MB")
         day = rules.day_key(now, r.reset_timezone)
-        # refuse early, before the file is parsed (the binding checks are in the transaction)
-        team_id, team_name, late = self._before_scoring(comp, team, day, now)
+        since = to_store_time(now) - timedelta(seconds=REFUSAL_WINDOW)
+        # only the newest STORED_REFUSALS are kept, so a larger limit counts at most those
+        nth = max(min(r.refusal_limit, STORED_REFUSALS), 1) - 1
+        params = {"cid": comp.id, "day": day, "since": since, "nth": nth}
+        if token is None:
+            statement, params["team_id"] = _CHECKS_BY_ID, team_id
+        else:
+            statement, params["digest"] = _CHECKS_BY_TOKEN, digest
+        with self.context.database.read() as s:
+            found = core(s).execute(statement, params).first()
+        if token is not None and (found is None
+                                  or not hmac.compare_digest(found.token_hash, digest)):
+            return None
+        if found is None:
+            raise NotFoundError(f"no team {params['team_id']!r} on this server")
+        late = rules.submission_window(found.state, r.deadline, now, comp.slug)
+        if r.refusal_limit and found.refused_at is not None:
+            wait = (rules.as_utc(found.refused_at) - rules.as_utc(since)).total_seconds()
+            wait = max(int(wait) + 1, 1)
+            raise LimitError(f"{nth + 1} files were refused in the last "
+                             f"{REFUSAL_WINDOW / 60:g} minutes; check your file against "
+                             f"sample_submission.csv (same columns, one row per test id) and "
+                             f"try again in {wait} s", retry_after=wait)
+        self._check_limits(comp, found.name, found.used_today or 0, found.used_total or 0, now)
+        return UploadCheck(slug=comp.slug, team_id=found.id, team_name=found.name, day=day,
+                           late=late, max_bytes=r.max_upload_bytes)
+
+    def submit_checked(self, checked: UploadCheck, data: bytes, message: str = "",
+                       filename: str = "submission.csv", now: datetime | None = None) -> dict:
+        """Score and record an upload that passed :meth:`check` (made again if the day it
+        counts against has changed since); returns what :meth:`submit` returns.
+
+        Raises
+        ------
+        As :meth:`submit`.
+        """
+        comp = self.competitions.get(checked.slug)
+        r = comp.spec.rules
+        now = now_utc(now)
+        self._check_size(comp, data)
+        if rules.day_key(now, r.reset_timezone) != checked.day:
+            checked = self.check(comp.slug, team={"id": checked.team_id}, now=now)
+        team_id, team_name, late, day = (checked.team_id, checked.team_name, checked.late,
+                                         checked.day)
         answers = self.boards.fingerprint(comp)        # before the key: see replicates_row
-        key = self.competitions.answer_key(slug)
+        key = self.competitions.answer_key(comp.slug)
         try:
             # late files never rank, so no board needs their replicates
             staged, (result, replicates) = self._staging(
@@ -163,9 +262,9 @@ class Submissions:
             raise
         with self._archiving(staged) as (s, archive):
             state = competition_state(s, comp.id)
-            if rules.submission_window(state, r.deadline, now, slug) != late:
-                raise ForbiddenError(f"competition {slug!r} changed state during the upload; "
-                                     "try again")
+            if rules.submission_window(state, r.deadline, now, comp.slug) != late:
+                raise ForbiddenError(f"competition {comp.slug!r} changed state during the "
+                                     "upload; try again")
             used_today = self._take_quota(s, comp, team_id, team_name, day, now)
             row = self._insert_scored(s, archive, comp, key, result, team_id=team_id,
                                       baseline_name=None, filename=filename, message=message,
@@ -310,39 +409,12 @@ class Submissions:
         return ("yours that can be selected (newest first): "
                 + ", ".join(map(str, ids[:shown])) + more)
 
-    def _before_scoring(self, comp: Competition, team: Team, day: str, now: datetime
-                        ) -> tuple[int, str, bool]:
-        """Check an upload before its file is parsed, in one read: the team exists, the
-        competition takes uploads, the limits are not used up and the team has not sent
-        ``[rules] refusal_limit`` refused files in the last REFUSAL_WINDOW seconds.
-        Returns the team's id and name and whether the upload is late (after the reveal).
-
-        Raises
-        ------
-        NotFoundError, ForbiddenError, LimitError
-            As :meth:`submit`.
-        """
+    @staticmethod
+    def _check_size(comp: Competition, data: bytes) -> None:
         r = comp.spec.rules
-        team_id = team_id_of(team)
-        since = to_store_time(now) - timedelta(seconds=REFUSAL_WINDOW)
-        # only the newest STORED_REFUSALS are kept, so a larger limit counts at most those
-        nth = max(min(r.refusal_limit, STORED_REFUSALS), 1) - 1
-        with self.context.database.read() as s:
-            found = core(s).execute(_BEFORE_SCORING, {
-                "team_id": team_id, "cid": comp.id, "day": day, "since": since,
-                "nth": nth}).first()
-        if found is None:
-            raise NotFoundError(f"no team {team_id!r} on this server")
-        late = rules.submission_window(found.state, r.deadline, now, comp.slug)
-        if r.refusal_limit and found.refused_at is not None:
-            wait = (rules.as_utc(found.refused_at) - rules.as_utc(since)).total_seconds()
-            wait = max(int(wait) + 1, 1)
-            raise LimitError(f"{nth + 1} files were refused in the last "
-                             f"{REFUSAL_WINDOW / 60:g} minutes; check your file against "
-                             f"sample_submission.csv (same columns, one row per test id) and "
-                             f"try again in {wait} s", retry_after=wait)
-        self._check_limits(comp, found.name, found.used_today or 0, found.used_total or 0, now)
-        return found.id, found.name, late
+        if len(data) > r.max_upload_bytes:
+            raise TooLargeError(f"the file is {len(data) / 2**20:.1f} MB; {comp.slug!r} accepts "
+                                f"at most {r.max_upload_mb:g} MB")
 
     @staticmethod
     def _check_limits(comp: Competition, team_name: str, used_today: int, used_total: int,

@@ -50,14 +50,29 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def usable_token(token) -> str | None:
+    """The digest to look ``token`` up by, or None for what cannot be a token (empty, not a
+    string, too long): it is then refused without a look at the store."""
+    if not token or not isinstance(token, str) or len(token) > 512:
+        return None
+    return token_digest(token)
+
+
+def token_clauses(digest) -> tuple:
+    """The conditions under which a token row lets its team act, for a statement over
+    tokens and teams: its digest is ``digest`` (a value or a bind parameter), it names the
+    team, it is not revoked and the team is not removed."""
+    return (TokenRow.token_hash == digest, TokenRow.team_id == TeamRow.id,
+            TokenRow.revoked.is_(False), TeamRow.removed_at.is_(None))
+
+
 # every request with a token runs this: one round trip (the team and its members), a
 # Core statement built once
 _TEAM_BY_TOKEN = (
     select(TokenRow.token_hash, TokenRow.team_id, TeamRow.name, MemberRow.name.label("member"))
     .join(TeamRow, TeamRow.id == TokenRow.team_id)
     .outerjoin(MemberRow, MemberRow.team_id == TeamRow.id)
-    .where(TokenRow.token_hash == bindparam("digest"), TokenRow.revoked.is_(False),
-           TeamRow.removed_at.is_(None))
+    .where(*token_clauses(bindparam("digest")))
     .order_by(MemberRow.id))
 
 
@@ -293,9 +308,9 @@ class Teams:
     def authenticate(self, token: str | None) -> Team | None:
         """The team a token belongs to, or None (no detail about what was wrong); a removed
         team's token does not work."""
-        if not token or not isinstance(token, str) or len(token) > 512:
+        digest = usable_token(token)
+        if digest is None:
             return None
-        digest = token_digest(token)
         with self.context.database.read() as s:
             rows = s.connection().execute(_TEAM_BY_TOKEN, {"digest": digest}).all()
         if not rows or not hmac.compare_digest(rows[0].token_hash, digest):
