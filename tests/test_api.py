@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import re
 import select
 import shutil
+import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -544,6 +547,53 @@ def test_two_workers_serve_one_sqlite_home(prepared_home, start_server):
             _has_open(pid, db) for pid in _workers(server.process.pid)):
         httpx.get(server.url + "/api/competitions/digits/leaderboard")   # a new connection each
     assert all(_has_open(pid, db) for pid in _workers(server.process.pid))
+
+
+def _listening(port: int) -> int:
+    """How many TCP sockets on this machine listen on ``port`` (from /proc/net/tcp)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            count += state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+    return count
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spreads "
+                    "connections on Linux only; elsewhere the workers share one socket")
+def test_each_worker_listens_on_a_socket_of_its_own(prepared_home, start_server):
+    """On one shared socket the first worker to wake accepts a whole burst of connections
+    while the others idle; with a socket per worker (SO_REUSEPORT) the kernel spreads
+    them. Every socket is served: 32 connections at once are all answered."""
+    server = start_server(prepared_home, workers=3)
+    deadline = time.monotonic() + 30
+    while len(_workers(server.process.pid)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_workers(server.process.pid)) == 3
+    assert _listening(urlsplit(server.url).port) == 3
+    assert _burst(server.url) == [200] * 32
+    # a worker that dies leaves its socket to its replacement (uvicorn restarts it):
+    # connections the kernel sends to that socket are still answered
+    killed = _workers(server.process.pid)[0]
+    os.kill(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (
+            killed in _workers(server.process.pid) or len(_workers(server.process.pid)) < 3):
+        time.sleep(0.2)
+    assert len(_workers(server.process.pid)) == 3
+    assert _burst(server.url) == [200] * 32
+
+
+def _burst(url: str, connections: int = 32) -> list[int]:
+    """The status of one board request on each of ``connections`` opened at once."""
+    clients = [httpx.Client(base_url=url, timeout=30) for _ in range(connections)]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(connections) as pool:
+            return list(pool.map(lambda c: c.get("/api/competitions/digits/leaderboard")
+                                 .status_code, clients))
+    finally:
+        for c in clients:
+            c.close()
 
 
 def _has_open(pid: int, path: Path) -> bool:

@@ -84,30 +84,48 @@ def serve(harness, host, port, workers, log_level, header_timeout,
 
 
 def _run_workers(uvicorn, host, port, workers, log_level, http) -> None:
-    """uvicorn's multi-process mode, with two fixes for a classroom server.
+    """uvicorn's multi-process mode, with three fixes for a classroom server.
 
-    The shared socket uvicorn binds for its workers lacks TCP_NODELAY, so every answer
-    waits ~40 ms for the client's delayed ACK (uvicorn issue #3149): re-wrap it as a TCP
+    On Linux every worker listens on a socket of its own (``SO_REUSEPORT``,
+    :mod:`harness.server.listeners`): on uvicorn's one shared socket, the first worker to
+    wake takes a whole burst of connections while the others idle. The shared socket
+    uvicorn binds for its workers (elsewhere) lacks TCP_NODELAY, so every answer waits
+    ~40 ms for the client's delayed ACK (uvicorn issue #3149): it is re-wrapped as a TCP
     socket, which uvicorn then configures like a single-process one. And a worker
     importing scikit-learn on a busy machine can take longer than uvicorn's 5 s health
     check, which would kill it over and over: allow 60 s. ``http`` (the guarded protocol,
     a picklable partial) travels to every worker inside the config.
     """
     import socket
+    import tempfile
 
     from uvicorn.supervisors import Multiprocess
+
+    from ..server import listeners
 
     config = uvicorn.Config("harness.server.app:create_app_from_env", factory=True, host=host,
                             port=port, workers=workers, log_level=log_level,
                             timeout_worker_healthcheck=60, http=http)
-    sock = config.bind_socket()
-    if sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        Multiprocess(config, sockets=[sock]).run()
-    except KeyboardInterrupt:
-        pass
+    with tempfile.TemporaryDirectory(prefix="harness-workers-") as locks:
+        if listeners.spread_supported():
+            try:
+                sockets = listeners.bind_per_worker(host, port, workers, config.backlog,
+                                                    Path(locks))
+            except OSError as exc:
+                raise HarnessError(f"cannot listen on {host}:{port}: {exc.strerror}; is "
+                                   "another server using the port? Pick another with --port"
+                                   ) from None
+        else:
+            sock = config.bind_socket()
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP,
+                                     fileno=sock.detach())
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockets = [sock]
+        try:
+            Multiprocess(config, sockets=sockets).run()
+        except KeyboardInterrupt:
+            pass
 
 
 @click.group()
