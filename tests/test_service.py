@@ -237,6 +237,11 @@ def test_daily_limit_turns_over_at_midnight_in_reset_timezone(make_harness):
     # 16:00 UTC is midnight in Taipei, still March 1st in UTC: a new day there
     after = h.submit("digits", team, predictions(h), now=evening + timedelta(hours=1))
     assert after["remaining_today"] == 1
+    # an upload checked before midnight and stored after it counts against the new day
+    late = evening + timedelta(days=1, minutes=59)                    # 23:59 the next day
+    checked = h.uploads.check("digits", team=team, now=late)         # 1 of 2 used that day
+    stored = h.uploads.submit_checked(checked, predictions(h), now=late + timedelta(minutes=2))
+    assert stored["remaining_today"] == 1                            # 1 of 2 the day after
 
 
 def test_a_reveal_waits_until_the_competition_is_closed_or_past_its_deadline(make_harness):
