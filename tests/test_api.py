@@ -566,22 +566,43 @@ def test_each_worker_listens_on_a_socket_of_its_own(prepared_home, start_server)
     while the others idle; with a socket per worker (SO_REUSEPORT) the kernel spreads
     them. Every socket is served: 32 connections at once are all answered."""
     server = start_server(prepared_home, workers=3)
-    deadline = time.monotonic() + 30
-    while len(_workers(server.process.pid)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(_workers(server.process.pid)) == 3
+    claims = _claims_of_workers(server.process.pid, 3)
+    assert sorted(claims.values()) == ["socket-0.lock", "socket-1.lock", "socket-2.lock"]
     assert _listening(urlsplit(server.url).port) == 3
     assert _burst(server.url) == [200] * 32
     # a worker that dies leaves its socket to its replacement (uvicorn restarts it):
     # connections the kernel sends to that socket are still answered
-    killed = _workers(server.process.pid)[0]
+    killed = next(pid for pid, lock in claims.items() if lock == "socket-1.lock")
     os.kill(killed, signal.SIGKILL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (
-            killed in _workers(server.process.pid) or len(_workers(server.process.pid)) < 3):
-        time.sleep(0.2)
-    assert len(_workers(server.process.pid)) == 3
+    claims = _claims_of_workers(server.process.pid, 3, gone=killed)
+    assert sorted(claims.values()) == ["socket-0.lock", "socket-1.lock", "socket-2.lock"]
     assert _burst(server.url) == [200] * 32
+    # uvicorn's "one worker less" signal would leave a socket unserved: it is ignored
+    os.kill(server.process.pid, signal.SIGTTOU)
+    time.sleep(1.5)                        # the supervisor looks at signals every 0.5 s
+    assert _claims_of_workers(server.process.pid, 3) == claims
+    assert _burst(server.url) == [200] * 32
+
+
+def _claims_of_workers(server_pid: int, n: int, gone: int | None = None,
+                       timeout: float = 60) -> dict[int, str]:
+    """Each of the ``n`` workers' lock file (the socket it serves), once every worker has
+    claimed one (and ``gone`` is no longer among them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = [pid for pid in _workers(server_pid) if pid != gone]
+        claims = {}
+        for pid in workers:
+            try:
+                names = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            except OSError:
+                continue                   # a worker that just ended
+            locks = [Path(n).name for n in names if re.search(r"socket-\d+\.lock$", n)]
+            if locks:
+                claims[pid] = locks[0]
+        if len(workers) == n and len(claims) == n or time.monotonic() > deadline:
+            return claims
+        time.sleep(0.2)
 
 
 def _burst(url: str, connections: int = 32) -> list[int]:

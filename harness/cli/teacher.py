@@ -97,7 +97,7 @@ def _run_workers(uvicorn, host, port, workers, log_level, http) -> None:
     a picklable partial) travels to every worker inside the config.
     """
     import socket
-    import tempfile
+    from contextlib import nullcontext
 
     from uvicorn.supervisors import Multiprocess
 
@@ -106,24 +106,25 @@ def _run_workers(uvicorn, host, port, workers, log_level, http) -> None:
     config = uvicorn.Config("harness.server.app:create_app_from_env", factory=True, host=host,
                             port=port, workers=workers, log_level=log_level,
                             timeout_worker_healthcheck=60, http=http)
-    with tempfile.TemporaryDirectory(prefix="harness-workers-") as locks:
-        if listeners.spread_supported():
+    spread = listeners.spread_supported()
+    with listeners.lock_folder() if spread else nullcontext() as locks:
+        if spread:
             try:
-                sockets = listeners.bind_per_worker(host, port, workers, config.backlog,
-                                                    Path(locks))
+                sockets = listeners.bind_per_worker(host, port, workers, config.backlog, locks)
             except OSError as exc:
                 raise HarnessError(f"cannot listen on {host}:{port}: {exc.strerror}; is "
                                    "another server using the port? Pick another with --port"
                                    ) from None
+            supervisor = listeners.PerWorkerMultiprocess
         else:
             sock = config.bind_socket()
             if sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP,
                                      fileno=sock.detach())
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sockets = [sock]
+            sockets, supervisor = [sock], Multiprocess
         try:
-            Multiprocess(config, sockets=sockets).run()
+            supervisor(config, sockets=sockets).run()
         except KeyboardInterrupt:
             pass
 

@@ -12,18 +12,28 @@ On Linux each worker gets a socket of its own, all bound to the one port with
 server process binds them all before the workers start (so a port in use fails at once)
 and keeps them open, so a worker that dies leaves its socket's waiting connections for
 its replacement. A worker takes the first socket no live worker holds (a lock file per
-socket, held for the worker's life). Elsewhere the workers share one socket as before.
+socket, held for the worker's life). uvicorn's signals that add or remove a worker
+(SIGTTIN, SIGTTOU) are ignored then: the number of workers is that of the sockets.
+Elsewhere the workers share one socket as before.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from uvicorn.supervisors import Multiprocess
 
 from ..home import private_file
+
+logger = logging.getLogger("uvicorn.error")
 
 _claimed: dict[str, int] = {}      # lock folder -> index of this process's socket
 
@@ -103,10 +113,45 @@ class PerWorkerSockets(list):
             fd = private_file(Path(self.lock_dir) / f"socket-{index}.lock", os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except BaseException as exc:
                 os.close(fd)
-                continue
+                if isinstance(exc, BlockingIOError):
+                    continue                      # a live worker holds this one
+                raise
             # the descriptor stays open: the lock lasts as long as this process
             _claimed[self.lock_dir] = index
             return index
         return None
+
+
+@contextmanager
+def lock_folder() -> Iterator[Path]:
+    """A private temporary folder for the sockets' lock files, for the server's life.
+
+    The server holds a shared lock on it: systemd-tmpfiles skips a locked folder when it
+    ages /tmp, so a server running for a whole term keeps its lock files.
+    """
+    with tempfile.TemporaryDirectory(prefix="harness-workers-") as folder:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            yield Path(folder)
+        finally:
+            os.close(fd)
+
+
+class PerWorkerMultiprocess(Multiprocess):
+    """uvicorn's supervisor for :class:`PerWorkerSockets`: the number of workers is fixed.
+
+    uvicorn adds a worker on SIGTTIN and stops one on SIGTTOU (which a background job
+    writing to a terminal can receive); with one socket per worker, a stopped worker
+    would leave its socket's connections unanswered, and an added one has no socket.
+    """
+
+    def handle_ttin(self) -> None:
+        logger.warning("SIGTTIN ignored: each worker has its own socket; restart the "
+                       "server with another --workers to change their number")
+
+    def handle_ttou(self) -> None:
+        logger.warning("SIGTTOU ignored: each worker has its own socket; restart the "
+                       "server with another --workers to change their number")
