@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Annotated
+from typing import Annotated, Callable, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,6 +22,7 @@ from ..service import Harness, Teacher, UploadCheck, actor_name
 from ..service.context import ACTOR
 from ..spec import SLUG_RE
 
+T = TypeVar("T")
 bearer = HTTPBearer(auto_error=False, description="The team token from your teacher.")
 
 # the same words for a missing and a wrong token: the answer must not say which part failed
@@ -92,16 +93,24 @@ def _throttled(request: Request) -> tuple[FailureThrottle, str]:
     return throttle, client
 
 
-async def _authenticate(request: Request,
-                        credentials: HTTPAuthorizationCredentials | None) -> Team:
+async def _identify(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                    find: Callable[[str], T | None]) -> T:
+    """What ``find(token)`` (run in the thread pool) returns for the bearer token; 401 when
+    the token is missing or ``find`` returns None, a bad token counted by the throttle."""
     throttle, client = _throttled(request)
     if credentials is None or not credentials.credentials:
         raise AuthError(TOKEN_REQUIRED)
-    team = await run_in_threadpool(get_harness(request).authenticate, credentials.credentials)
-    if team is None:
+    found = await run_in_threadpool(find, credentials.credentials)
+    if found is None:
         await asyncio.sleep(throttle.failed(client))
         raise AuthError(TOKEN_REQUIRED)
-    return Team.model_validate(team)
+    return found
+
+
+async def _authenticate(request: Request,
+                        credentials: HTTPAuthorizationCredentials | None) -> Team:
+    return Team.model_validate(
+        await _identify(request, credentials, get_harness(request).authenticate))
 
 
 async def require_reader(request: Request,
@@ -202,12 +211,9 @@ async def require_uploader(request: Request,
     uploads, the limits are not used up) in one read, before the form is read: 401 when
     the token is missing or wrong (whatever the slug), then 404 / 403 / 429 as the upload
     would get them."""
-    throttle, client = _throttled(request)
-    if credentials is None or not credentials.credentials:
-        raise AuthError(TOKEN_REQUIRED)
-    h, token = get_harness(request), credentials.credentials
+    h = get_harness(request)
 
-    def check() -> UploadCheck | None:
+    def check(token: str) -> UploadCheck | None:
         try:
             valid_slug(slug)
         except NotFoundError:
@@ -216,11 +222,7 @@ async def require_uploader(request: Request,
             raise
         return h.check_upload(slug, token)
 
-    checked = await run_in_threadpool(check)
-    if checked is None:
-        await asyncio.sleep(throttle.failed(client))
-        raise AuthError(TOKEN_REQUIRED)
-    return checked
+    return await _identify(request, credentials, check)
 
 
 UploaderDep = Annotated[UploadCheck, Depends(require_uploader)]

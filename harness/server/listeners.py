@@ -34,8 +34,8 @@ from uvicorn.supervisors import Multiprocess
 from ..home import private_file
 
 logger = logging.getLogger("uvicorn.error")
-
-_claimed: dict[str, int] = {}      # lock folder -> index of this process's socket
+FIXED = ("{} ignored: each worker has its own socket; restart the server with another "
+         "--workers to change their number")
 
 
 def spread_supported() -> bool:
@@ -97,16 +97,16 @@ class PerWorkerSockets(list):
         super().__init__(sockets)
         self.lock_dir = str(lock_dir)
         self.owner = os.getpid()          # the server process: it serves none of them
+        self.claimed: int | None = None   # in a worker: the index of its own socket
 
     def __iter__(self):
         if os.getpid() == self.owner:
             return super().__iter__()     # the server process, and pickling to a worker
-        index = _claimed.get(self.lock_dir)
-        if index is None:
-            index = self._claim()
-        if index is None:                 # more workers than sockets: serve them all
+        if self.claimed is None:
+            self.claimed = self._claim()
+        if self.claimed is None:          # more workers than sockets: serve them all
             return super().__iter__()
-        return iter([self[index]])
+        return iter([self[self.claimed]])
 
     def _claim(self) -> int | None:
         for index in range(len(self)):
@@ -119,7 +119,6 @@ class PerWorkerSockets(list):
                     continue                      # a live worker holds this one
                 raise
             # the descriptor stays open: the lock lasts as long as this process
-            _claimed[self.lock_dir] = index
             return index
         return None
 
@@ -149,9 +148,7 @@ class PerWorkerMultiprocess(Multiprocess):
     """
 
     def handle_ttin(self) -> None:
-        logger.warning("SIGTTIN ignored: each worker has its own socket; restart the "
-                       "server with another --workers to change their number")
+        logger.warning(FIXED.format("SIGTTIN"))
 
     def handle_ttou(self) -> None:
-        logger.warning("SIGTTOU ignored: each worker has its own socket; restart the "
-                       "server with another --workers to change their number")
+        logger.warning(FIXED.format("SIGTTOU"))
