@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -97,6 +98,16 @@ def test_openapi_lists_every_route(api):
             "/api/competitions/{slug}/leaderboard"} <= set(paths)
     assert "multipart/form-data" in paths["/api/competitions/{slug}/submissions"]["post"][
         "requestBody"]["content"]
+
+
+def test_the_openapi_page_is_built_without_warnings(api):
+    # a fresh app: the module's app may have built (and cached) its schema already
+    from harness.server.app import create_app
+    app = create_app(api.h)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        paths = app.openapi()["paths"]
+    assert "/api/competitions/{slug}/submissions" in paths
 
 
 def test_competitions_need_a_token(api):
