@@ -9,13 +9,18 @@ Before the rush, per backend, the upload path's own cost: one client uploading t
 ``--sequential`` files back to back (each sent when the last is answered) against a fresh
 one-worker server, beside the in-process scoring of the same files in the same run
 (target: the upload's p50 within 4x the scoring's, or within 4 ms above it), the same
-scoring with the processor idle before each file (as a server's is), and the same
+scoring with the processor idle before each file (as a server's is), the same
 uploads through the service in process (``Harness.submit``: what the upload costs
-without HTTP).
-Writes benchmarks/results/rush.json.
+without HTTP), and the same bytes sent the same way to a bare ASGI app under uvicorn
+(:mod:`benchmarks.sink`: what HTTP costs without the server's own work).
+
+All of it ``--repeat`` times (default 3), round after round: this machine's speed changes
+from hour to hour, so ``summary`` gives each figure's min / median / max over the rounds
+and in how many rounds it met its target. Writes benchmarks/results/rush.json.
 
     python -m benchmarks.bench_rush [--teams 500 --rows 10000 --duration 60 --sequential 200
-                                     --clients 32,128 --workers 1,2,4 --backends sqlite,postgresql]
+                                     --clients 32,128 --workers 1,2,4 --backends sqlite,postgresql
+                                     --repeat 3]
 """
 
 from __future__ import annotations
@@ -92,10 +97,18 @@ def sequential_run(base: Path, work: Path, files: list[bytes], backend: str, arg
     scored += scoring_times(base, files)
     served = service_times(base, work, files, backend, args.postgres_url)
     rested = scoring_times(base, files, pause=IDLE_PAUSE_S)
+    bare = load.bare_round_trips(work / f"bare-{backend}", files, args.time_limit)
     upload, scoring = r["latency_s"]["p50"], statistics.median(scored)
     r["in_process_score_s"] = load.percentiles(scored)
     r["in_process_score_after_idle_s"] = {"pause_s": IDLE_PAUSE_S, **load.percentiles(rested)}
     r["in_process_submit_s"] = load.percentiles(served)
+    r["bare_http_s"] = bare["latency_s"]
+    if upload and bare["latency_s"]["p50"]:
+        # p50s do not add up exactly; the split is a guide to where the time goes
+        floor, service = bare["latency_s"]["p50"], statistics.median(served)
+        r["parts_p50_ms"] = {"bare_http": round(floor * 1000, 2),
+                             "service_in_process": round(service * 1000, 2),
+                             "rest": round((upload - floor - service) * 1000, 2)}
     r["upload_over_score"] = round(upload / scoring, 2) if upload else None
     r["upload_above_score_ms"] = round((upload - scoring) * 1000, 2) if upload else None
     r["load_average_after"] = round(os.getloadavg()[0], 2)
@@ -105,9 +118,50 @@ def sequential_run(base: Path, work: Path, files: list[bytes], backend: str, arg
           f"{upload * 1000:.1f} ms vs scoring in process {scoring * 1000:.2f} ms "
           f"({r['upload_over_score']}x, +{r['upload_above_score_ms']} ms; "
           f"{statistics.median(rested) * 1000:.2f} ms after {IDLE_PAUSE_S * 1000:g} ms idle; "
-          f"the service in process {statistics.median(served) * 1000:.1f} ms; load "
+          f"the service in process {statistics.median(served) * 1000:.1f} ms; the same "
+          f"bytes to a bare ASGI app {(bare['latency_s']['p50'] or 0) * 1000:.1f} ms; load "
           f"{r['load_average_before']})", flush=True)
     return r
+
+
+def _spread(values) -> dict | None:
+    """min, median and max of the numbers among ``values`` (None: none measured)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"min": min(values), "median": round(statistics.median(values), 4),
+            "max": max(values)}
+
+
+def summarize_rounds(sequential: list[dict], runs: list[dict]) -> dict:
+    """Each run's figures over the rounds (min / median / max), and in how many rounds
+    it met its target: one round can fall in a fast or a slow hour of the machine."""
+    def p50_ms(r, key):
+        p50 = (r.get(key) or {}).get("p50")
+        return None if p50 is None else round(p50 * 1000, 2)
+
+    out: dict = {"sequential": {}, "runs": {}}
+    for backend in dict.fromkeys(r["backend"] for r in sequential):
+        rs = [r for r in sequential if r["backend"] == backend and "latency_s" in r]
+        out["sequential"][backend] = {
+            "rounds": len(rs), "meets_target": sum(bool(r["meets_target"]) for r in rs),
+            **{name: _spread([p50_ms(r, key) for r in rs]) for name, key in (
+                ("upload_p50_ms", "latency_s"), ("score_p50_ms", "in_process_score_s"),
+                ("service_p50_ms", "in_process_submit_s"), ("bare_http_p50_ms", "bare_http_s"))},
+            "upload_above_score_ms": _spread([r["upload_above_score_ms"] for r in rs])}
+    for r in runs:
+        if "latency_s" not in r:
+            continue
+        entry = out["runs"].setdefault(f"{r['backend']} w{r['workers']} {r['mode']}",
+                                       {"throughput": [], "p99": [], "met": 0})
+        entry["throughput"].append(r["throughput_per_s"])
+        entry["p99"].append(r["latency_s"]["p99"])
+        entry["met"] += bool(r["failures"] == 0 and r["latency_s"]["p99"] is not None
+                             and r["latency_s"]["p99"] < P99_TARGET_S)
+    out["runs"] = {name: {"rounds": len(e["p99"]), "throughput_per_s": _spread(e["throughput"]),
+                          "p99_s": _spread(e["p99"]), "p99_under_target": e["met"]}
+                   for name, e in out["runs"].items()}
+    return out
 
 
 def main(argv=None):
@@ -126,7 +180,13 @@ def main(argv=None):
     parser.add_argument("--sequential", type=int, default=200,
                         help="files one client uploads back to back, beside their scoring in "
                              "process (default %(default)s; 0 skips it)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of every run, one after another (default %(default)s): "
+                             "the machine's speed changes from hour to hour, so the summary "
+                             "gives each figure's range over the rounds")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1 (got {args.repeat})")
     rate = args.teams / args.duration
     modes = [("closed", c) for c in args.clients] + ([("open", rate)] if args.open_loop else [])
 
@@ -156,7 +216,13 @@ def main(argv=None):
             print(load.describe(r), flush=True)
             return r
 
-        results, problems = load.backend_runs(args, configs, run)
+        results, problems = [], []
+        for round_ in range(1, args.repeat + 1):
+            if args.repeat > 1:
+                print(f"round {round_} of {args.repeat}", flush=True)
+            done, failed = load.backend_runs(args, configs, run)
+            results += [{"round": round_, **r} for r in done]
+            problems += failed
         manifest = load_prepared(base, load.SLUG).manifest["rows"]
     sequential = [r for r in results if "in_process_score_s" in r]
     runs = [r for r in results if "in_process_score_s" not in r]
@@ -172,6 +238,7 @@ def main(argv=None):
         "targets": {"failures": 0, "p99_s": P99_TARGET_S, "window_s": args.duration,
                     "sequential_over_score": SEQUENTIAL_RATIO,
                     "sequential_above_score_ms": SEQUENTIAL_ABOVE_S * 1000},
+        "rounds": args.repeat, "summary": summarize_rounds(sequential, runs),
         "sequential": sequential, "runs": runs, "problems": problems})
     print(f"wrote {path}")
     if problems:

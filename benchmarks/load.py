@@ -305,19 +305,22 @@ class Server:
         self.process: subprocess.Popen | None = None
         self.url = ""
 
+    def command(self, port: int) -> list[str]:
+        return [str(Path(sys.executable).with_name("harness")), "serve",
+                "--home", str(self.home), "--database-url", self.database_url,
+                "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
+                "--log-level", "warning",
+                # every simulated client comes from 127.0.0.1: no per-address cap here
+                "--max-connections-per-ip", "0"]
+
     def __enter__(self) -> "Server":
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        cmd = [str(Path(sys.executable).with_name("harness")), "serve",
-               "--home", str(self.home), "--database-url", self.database_url,
-               "--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers),
-               "--log-level", "warning",
-               # every simulated client comes from 127.0.0.1: no per-address cap here
-               "--max-connections-per-ip", "0"]
         env = {k: v for k, v in os.environ.items()
                if k not in ("HARNESS_HOME", "HARNESS_DATABASE_URL")}
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+            self.process = subprocess.Popen(self.command(port), stdout=log,
+                                            stderr=subprocess.STDOUT,
                                             env=env, start_new_session=True)
         try:
             self._wait_ready(timeout=180.0)
@@ -378,6 +381,28 @@ class Server:
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+class BareServer(Server):
+    """The bare ASGI app of :mod:`benchmarks.sink` under uvicorn (the floor of an upload's
+    time over HTTP), run like a :class:`Server`; its log goes to ``folder``."""
+
+    def __init__(self, folder: Path):
+        super().__init__(folder, database_url="")
+
+    def command(self, port: int) -> list[str]:
+        return [sys.executable, str(Path(__file__).with_name("sink.py")), "--port", str(port)]
+
+
+def bare_round_trips(folder: Path, files: list[bytes], time_limit: float = 300.0) -> dict:
+    """One client's back-to-back uploads of ``files`` (as :func:`upload_run` sends them)
+    to :class:`BareServer`: the summary of :func:`summarize`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with BareServer(folder) as server:
+        jobs = [(f"token-{i}", data) for i, data in enumerate(files)]
+        outcomes, wall = generate_load(server.url, SLUG, jobs, clients=1,
+                                       time_limit=time_limit)
+    return summarize(outcomes, wall)
 
 
 @contextmanager

@@ -56,25 +56,47 @@ def test_bench_rush_tiny(tmp_path):
     backend = "postgresql" if pg and not load.postgres_unreachable(pg) else "sqlite"
     # closed loop only: one server start (the open loop is driven in the test below)
     args = ["--teams", "6", "--rows", "200", "--clients", "3", "--no-open", "--workers", "1",
-            "--backends", backend, "--time-limit", "60", "--results", str(tmp_path)]
+            "--backends", backend, "--time-limit", "60", "--results", str(tmp_path),
+            "--repeat", "2"]
     if pg:
         args += ["--postgres-url", pg]
     bench_rush.main(args)
     out = json.loads((tmp_path / "rush.json").read_text())
     assert {"machine", "setup", "targets", "sequential", "runs", "problems"} <= set(out)
     assert out["problems"] == []
-    # one client's back-to-back uploads of every file, beside their scoring in process
-    (one,) = out["sequential"]
+    # each round: one client's back-to-back uploads of every file, beside their scoring in
+    # process, then the rush
+    assert out["rounds"] == 2
+    assert [r["round"] for r in out["sequential"]] == [1, 2]
+    assert [r["round"] for r in out["runs"]] == [1, 2]
+    one = out["sequential"][0]
     check_run(one, 6)
     assert one["clients"] == 1 and one["backend"] == backend
     assert 0 < one["in_process_score_s"]["p50"] <= one["in_process_score_s"]["max"]
     # an upload over HTTP does the scoring and more
     assert one["upload_over_score"] > 1 and one["upload_above_score_ms"] > 0
     assert isinstance(one["meets_target"], bool)
-    (run,) = out["runs"]
+    # the same bytes to a bare ASGI app: HTTP's own share, below the whole upload's
+    assert set(one["bare_http_s"]) == LATENCY_KEYS
+    assert 0 < one["bare_http_s"]["p50"] < one["latency_s"]["p50"]
+    parts = one["parts_p50_ms"]
+    assert set(parts) == {"bare_http", "service_in_process", "rest"}
+    assert abs(sum(parts.values()) - one["latency_s"]["p50"] * 1000) < 0.05
+    run = out["runs"][0]
     check_run(run, 6)
     assert run["backend"] == backend and run["workers"] == 1 and run["clients"] == 3
     assert isinstance(run["within_window"], bool)
+    # the summary: each figure's range over the rounds
+    seq = out["summary"]["sequential"][backend]
+    assert seq["rounds"] == 2 and 0 <= seq["meets_target"] <= 2
+    uploads = sorted(r["latency_s"]["p50"] * 1000 for r in out["sequential"])
+    assert (seq["upload_p50_ms"]["min"], seq["upload_p50_ms"]["max"]) == \
+        (round(uploads[0], 2), round(uploads[1], 2))
+    (burst,) = out["summary"]["runs"].values()
+    assert burst["rounds"] == 2 and 0 <= burst["p99_under_target"] <= 2
+    throughputs = [r["throughput_per_s"] for r in out["runs"]]
+    assert burst["throughput_per_s"]["min"] == min(throughputs)
+    assert burst["throughput_per_s"]["max"] == max(throughputs)
     # PostgreSQL's share is measured (a number), but 6 tiny uploads on a loaded box can stay
     # under one clock tick (10 ms) of backend CPU: it was 0.0 in one full-suite run
     assert run["cpu"]["postgres_s"] >= 0 if backend == "postgresql" else True
