@@ -1,8 +1,9 @@
-"""The JSON shapes of the teacher's API (``/api/admin``, DESIGN.md "HTTP API").
+"""The JSON answers of the teacher's API (``/api/admin``, DESIGN.md "HTTP API").
 
 The student API's models are in :mod:`harness.schemas` (the same conventions, and the
 same base :class:`~harness.schemas.Schema`); these are apart so that a student command,
-which validates only the student API's answers, does not define them at start-up.
+which validates only the student API's answers, does not define them at start-up. The
+bodies the teacher's routes read are the server's own: :mod:`harness.server.admin_bodies`.
 """
 
 from __future__ import annotations
@@ -84,53 +85,6 @@ class ImportAnswer(Schema):
     members_added: int = Field(description="Members added to teams that existed.")
     sections_changed: int = Field(description="Members whose section changed.")
     tokens: list[NewToken] = Field(description="The new teams' tokens (shown this once).")
-
-
-class RosterUpload(Schema):
-    """The body of ``POST /api/admin/teams/import``: the roster CSV's text."""
-
-    roster: str = Field(max_length=60_000,
-                        description="The CSV text: header team,member[,section], one row "
-                                    "per student.")
-    filename: str = Field(default="roster.csv", max_length=200,
-                          description="The file's name, for the messages.")
-
-
-class NewTeam(Schema):
-    """The body of ``POST /api/admin/teams``."""
-
-    name: str = Field(description="The team's name (unique, case ignored).")
-    members: list[str] = Field(default=[], description="Its members.")
-    section: str | None = Field(default=None, description="The members' section.")
-
-
-class TeamRef(Schema):
-    """A body naming one team."""
-
-    team: str = Field(description="The team's name (case ignored).")
-
-
-class TeamRename(TeamRef):
-    """The body of ``POST /api/admin/teams/rename``."""
-
-    new_name: str = Field(description="Its new name.")
-
-
-class MemberChange(TeamRef):
-    """The body of ``POST /api/admin/teams/members/add`` and ``.../remove``."""
-
-    member: str = Field(description="The member's name.")
-    section: str | None = Field(default=None, description="Their section (add only).")
-
-
-class MemberMove(Schema):
-    """The body of ``POST /api/admin/teams/members/move``."""
-
-    member: str = Field(description="The member's name.")
-    to: str = Field(description="The team they join.")
-    source: str | None = Field(default=None, alias="from",
-                               description="The team they leave (only needed when the "
-                                           "name is in several teams).")
 
 
 class Rescored(Schema):

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ..roster import parse_roster
-from ..admin_schemas import (AdminSubmission, AuditEntry, Grades, ImportAnswer, MemberChange,
-                             MemberMove, NewTeam, NewToken, ProbingTeam, Rescored,
-                             RosterUpload, TeamInfo, TeamRef, TeamRename, UploadsPerDay)
+from ..admin_schemas import (AdminSubmission, AuditEntry, Grades, ImportAnswer, NewToken,
+                             ProbingTeam, Rescored, TeamInfo, UploadsPerDay)
 from ..schemas import Board, Competition
+from .admin_bodies import MemberChange, MemberMove, NewTeam, RosterUpload, TeamRef, TeamRename
 from .api import BOARD_MAX, PAGE_MAX, _errors, _paginate
 from .deps import HarnessDep, SlugDep, TeacherDep
 from .uploads import read_upload

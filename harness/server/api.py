@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import warnings
 import weakref
 from typing import Annotated, Literal
 
@@ -313,13 +312,7 @@ def _openapi(app: FastAPI):
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            with warnings.catch_warnings():
-                # FastAPI's own model of a form with several fields (the pages' forms)
-                # sets alias="body", which pydantic >= 2.12 warns has no effect: nothing
-                # of ours, and a teacher would see it in the log of every server start
-                warnings.filterwarnings("ignore", message="The 'alias' attribute with "
-                                        "value 'body'", category=UserWarning)
-                schema = generate()
+            schema = generate()
             auto = {"$ref": "#/components/schemas/HTTPValidationError"}
             for operations in schema.get("paths", {}).values():
                 for operation in operations.values():
